@@ -1,0 +1,7 @@
+"""`python -m sidecar` runs the command line."""
+
+from __future__ import annotations
+
+from sidecar.cli import main
+
+raise SystemExit(main())
