@@ -1,0 +1,322 @@
+"""Performance and fairness per window: predictions at serving time, labels when they arrive.
+
+`OutcomeWindows` keeps, per tumbling window of `window_seconds` (default 300 s), one
+`PerformanceState` and one `FairnessState`. A prediction is counted in the window in which it was
+made (label-free confidence and group selection rates); its label, whenever it arrives, is
+scored in that same window, so a window's realised figures fill in as feedback comes.
+
+Bounds: at most `max_windows` windows (default 288, 24 h of 5-minute windows, matching the
+prediction store's TTL); each is at most about 40 kB (a 65 x 65 confusion matrix plus fairness
+counts). Labels for a window older than that are dropped and counted in `late_labels`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sidecar.fairness import (
+    DEFAULT_MAX_GROUPS,
+    DEFAULT_MIN_GROUP_SIZE,
+    FairnessReport,
+    FairnessState,
+    fairness_report,
+)
+from sidecar.performance import (
+    CLASSIFICATION,
+    DEFAULT_LOW_CONFIDENCE,
+    DEFAULT_MAX_CLASSES,
+    DEFAULT_MIN_COUNT,
+    DEFAULT_THRESHOLD,
+    TASKS,
+    PerformanceReport,
+    PerformanceState,
+    apply_threshold,
+    class_key,
+    infer_task,
+    max_probability,
+    performance_report,
+)
+from sidecar.predictions import MATCHED, JoinOutcome, Probability
+from sidecar.records import Value
+
+DEFAULT_WINDOW_SECONDS = 300.0
+DEFAULT_ROLLING_WINDOWS = 12
+DEFAULT_MAX_WINDOWS = 288
+DEFAULT_FAVOURABLE = "1"
+
+
+@dataclass
+class _Window:
+    performance: PerformanceState
+    fairness: FairnessState
+
+
+@dataclass(frozen=True)
+class OutcomeSnapshot:
+    """Performance and fairness reports for one window or the rolling span."""
+
+    window_start: float
+    window_end: float
+    windows: int
+    performance: PerformanceReport
+    fairness: FairnessReport | None
+
+    def to_json(self) -> dict[str, Any]:
+        """A dict of plain JSON types."""
+        return {
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "windows": self.windows,
+            "performance": self.performance.to_json(),
+            "fairness": None if self.fairness is None else self.fairness.to_json(),
+        }
+
+
+class OutcomeWindows:
+    """Windows of performance and fairness state for one model."""
+
+    def __init__(
+        self,
+        window_seconds: float = DEFAULT_WINDOW_SECONDS,
+        rolling_windows: int = DEFAULT_ROLLING_WINDOWS,
+        task: str | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        favourable: Value = DEFAULT_FAVOURABLE,
+        attributes: Sequence[str] = (),
+        *,
+        class_names: Sequence[str] | None = None,
+        low_confidence: float = DEFAULT_LOW_CONFIDENCE,
+        max_windows: int = DEFAULT_MAX_WINDOWS,
+        max_classes: int = DEFAULT_MAX_CLASSES,
+        max_groups: int = DEFAULT_MAX_GROUPS,
+        min_count: int = DEFAULT_MIN_COUNT,
+        min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+    ) -> None:
+        if not window_seconds > 0:
+            raise ValueError(f"window_seconds={window_seconds!r} must be positive")
+        if task is not None and task not in TASKS:
+            raise ValueError(f"task={task!r} is not one of {TASKS}")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold={threshold!r} is not in [0, 1]")
+        favourable_key = class_key(favourable)
+        if favourable_key is None:
+            raise ValueError(f"favourable={favourable!r} is not a class label")
+        self.window_seconds = float(window_seconds)
+        self.rolling_windows = max(1, rolling_windows)
+        self.max_windows = max(self.rolling_windows, max_windows)
+        self.task = task
+        self.threshold = threshold
+        self.favourable = favourable_key
+        self.attributes = tuple(attributes)
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.low_confidence = low_confidence
+        self.max_classes = max_classes
+        self.max_groups = max_groups
+        self.min_count = min_count
+        self.min_group_size = min_group_size
+        self.late_labels = 0
+        self._windows: dict[float, _Window] = {}
+
+    def window_start(self, now: float) -> float:
+        """Start of the window containing `now`."""
+        return math.floor(now / self.window_seconds) * self.window_seconds
+
+    def _window(self, start: float) -> _Window | None:
+        window = self._windows.get(start)
+        if window is not None:
+            return window
+        newest = max(self._windows, default=start)
+        if start <= newest - self.max_windows * self.window_seconds:
+            return None
+        window = _Window(
+            PerformanceState.empty(self.max_classes, self.low_confidence),
+            FairnessState(self.attributes, self.favourable, self.max_groups),
+        )
+        self._windows[start] = window
+        # Drop windows that fell out of the retention span (dict keeps insertion order).
+        cutoff = max(self._windows) - self.max_windows * self.window_seconds
+        for old in [s for s in self._windows if s <= cutoff]:
+            del self._windows[old]
+        return window
+
+    def _classes(
+        self, predictions: Sequence[Value], probabilities: Sequence[Probability] | None
+    ) -> tuple[list[str | None], list[Probability]]:
+        probs: Sequence[Probability] = probabilities or [None] * len(predictions)
+        keys: list[str | None] = []
+        vectors: list[Probability] = []
+        for value, prob in zip(predictions, probs, strict=True):
+            key, prob = apply_threshold(value, prob, self.threshold)
+            if key is None and isinstance(prob, tuple) and prob:
+                key = self._class_at(prob.index(max(prob)))
+            keys.append(key)
+            vectors.append(prob)
+        return keys, vectors
+
+    def _class_at(self, position: int) -> str:
+        names = self.class_names
+        return names[position] if names is not None and position < len(names) else str(position)
+
+    def _position(self, key: str, width: int) -> int | None:
+        if self.class_names is not None:
+            pos = self.class_names.index(key) if key in self.class_names else None
+        else:
+            pos = int(key) if key.isdigit() else None
+        return pos if pos is not None and pos < width else None
+
+    def _ensure_task(self, predictions: Sequence[Value]) -> str:
+        if self.task is None and any(v is not None for v in predictions):
+            self.task = infer_task(predictions)
+        return self.task or CLASSIFICATION
+
+    def record_prediction(
+        self,
+        now: float,
+        predictions: Sequence[Value],
+        probabilities: Sequence[Probability] | None = None,
+        groups: Sequence[tuple[str, ...]] | None = None,
+    ) -> float:
+        """Count label-free confidence and group selection; returns the window start to store."""
+        start = self.window_start(now)
+        window = self._window(start)
+        task = self._ensure_task(predictions)
+        if window is None or task != CLASSIFICATION:
+            return start
+        keys, vectors = self._classes(predictions, probabilities)
+        confidences = [max_probability(v) for v in vectors]
+        window.performance.confidence.update([c for c in confidences if c is not None])
+        if groups is not None and self.attributes:
+            window.fairness.update_predictions(groups, keys)
+        return start
+
+    def record_labels(
+        self,
+        window_start: float,
+        predictions: Sequence[Value],
+        labels: Sequence[Value],
+        probabilities: Sequence[Probability] | None = None,
+        groups: Sequence[tuple[str, ...]] | None = None,
+    ) -> bool:
+        """Score labels in the window the predictions were made in; False if it is gone."""
+        window = self._window(window_start)
+        if window is None:
+            self.late_labels += len(labels)
+            return False
+        if self._ensure_task(predictions) != CLASSIFICATION:
+            pairs = [(_number(y), _number(p)) for y, p in zip(labels, predictions, strict=True)]
+            kept = [(y, p) for y, p in pairs if y is not None and p is not None]
+            window.performance.regression.update([y for y, _ in kept], [p for _, p in kept])
+            return True
+        keys, vectors = self._classes(predictions, probabilities)
+        true = [class_key(y) for y in labels]
+        both = [(t, k) for t, k in zip(true, keys, strict=True) if t is not None and k is not None]
+        window.performance.classification.update([t for t, _ in both], [k for _, k in both])
+        scored = [
+            (pos, v)
+            for t, v in zip(true, vectors, strict=True)
+            if t is not None
+            and isinstance(v, tuple)
+            and (pos := self._position(t, len(v))) is not None
+        ]
+        window.performance.classification.update_scores(
+            [pos for pos, _ in scored], [v for _, v in scored]
+        )
+        if groups is not None and self.attributes:
+            window.fairness.update_labels(groups, keys, true)
+        return True
+
+    def record_join(self, outcome: JoinOutcome) -> bool:
+        """Score a matched `PredictionStore.join` outcome; other outcomes are ignored."""
+        if outcome.status != MATCHED or outcome.window_start is None:
+            return False
+        return self.record_labels(
+            outcome.window_start,
+            outcome.predictions,
+            outcome.labels,
+            outcome.probabilities,
+            outcome.groups,
+        )
+
+    def snapshot(self, which: str | float, now: float) -> OutcomeSnapshot:
+        """Reports for `current`, `previous`, `rolling` (last `rolling_windows`) or a start."""
+        current = self.window_start(now)
+        if which == "rolling":
+            first = current - (self.rolling_windows - 1) * self.window_seconds
+        elif which == "current":
+            first = current
+        elif which == "previous":
+            first = current = current - self.window_seconds
+        else:
+            try:
+                first = current = self.window_start(float(which))
+            except ValueError:
+                raise ValueError(
+                    f"window {which!r} is not 'current', 'previous', 'rolling' or a start time"
+                ) from None
+        merged = _Window(
+            PerformanceState.empty(self.max_classes, self.low_confidence),
+            FairnessState(self.attributes, self.favourable, self.max_groups),
+        )
+        chosen = [w for s, w in self._windows.items() if first <= s <= current]
+        for window in chosen:
+            merged.performance.merge(window.performance)
+            merged.fairness.merge(window.fairness)
+        task = self.task or CLASSIFICATION
+        fairness = None
+        if self.attributes and task == CLASSIFICATION:
+            fairness = fairness_report(merged.fairness, self.favourable, self.min_group_size)
+        return OutcomeSnapshot(
+            window_start=first,
+            window_end=current + self.window_seconds,
+            windows=len(chosen),
+            performance=performance_report(merged.performance, task, self.min_count),
+            fairness=fairness,
+        )
+
+    def merge(self, other: OutcomeWindows) -> None:
+        """Add another replica's windows (same configuration) into this one."""
+        if (other.window_seconds, other.attributes, other.favourable) != (
+            self.window_seconds,
+            self.attributes,
+            self.favourable,
+        ):
+            raise ValueError("cannot merge outcome windows with a different configuration")
+        self.task = self.task or other.task
+        self.late_labels += other.late_labels
+        for start in sorted(other._windows):
+            window = self._window(start)
+            if window is not None:
+                window.performance.merge(other._windows[start].performance)
+                window.fairness.merge(other._windows[start].fairness)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types: the task, late labels and each window's state."""
+        return {
+            "task": self.task,
+            "late_labels": self.late_labels,
+            "windows": [
+                [s, w.performance.to_dict(), w.fairness.to_dict()]
+                for s, w in sorted(self._windows.items())
+            ],
+        }
+
+    def load_dict(self, data: dict[str, Any]) -> None:
+        """Replace this object's state with one written by `to_dict` (configuration stays)."""
+        self.task = data["task"]
+        self.late_labels = int(data["late_labels"])
+        self._windows = {
+            float(s): _Window(PerformanceState.from_dict(p), FairnessState.from_dict(f))
+            for s, p, f in data["windows"]
+        }
+
+
+def _number(value: Value) -> float | None:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    return value if value is not None and math.isfinite(value) else None
