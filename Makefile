@@ -1,0 +1,28 @@
+# model-sidecar developer commands. Everything runs from the project's own .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install lint test bench demo clean
+
+install:  ## create .venv and install the package with its test extras
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+
+lint:  ## ruff (format check + lint) and mypy --strict
+	$(BIN)/ruff format --check sidecar tests bench examples
+	$(BIN)/ruff check sidecar tests bench examples
+	$(BIN)/mypy
+
+test:  ## the whole test suite (unit, integration with real servers, deployment checks)
+	$(BIN)/python -m pytest
+
+bench:  ## benchmarks: print figures and ratios measured in one run
+	@for script in bench/*_bench.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+demo: install  ## the built-in demo: model server, sidecar and traffic with drift
+	$(BIN)/sidecar demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info

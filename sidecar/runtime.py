@@ -1,0 +1,77 @@
+"""The sidecar's live parts, built from settings: telemetry, forwarder, capture and monitor.
+
+`Runtime` owns what lives as long as the process; the proxy and admin listeners only hold a
+reference to it. Start-up and shutdown run inside the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from sidecar.config import Settings
+from sidecar.proxy import Forwarder, ProxySettings
+from sidecar.telemetry import HttpMetrics, Telemetry
+
+log = logging.getLogger("sidecar")
+
+READY_TIMEOUT = 1.0
+"""Seconds /readyz waits for the upstream to accept a connection."""
+
+
+class Runtime:
+    """Everything one sidecar process runs, wired together."""
+
+    def __init__(self, settings: Settings, environ: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.telemetry = Telemetry.create(os.environ if environ is None else environ)
+        self.http_metrics = HttpMetrics(self.telemetry)
+        self.forwarder = Forwarder(
+            ProxySettings(
+                upstream=settings.upstream,
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.read_timeout,
+                host_header=settings.upstream_host_header,
+                max_connections=settings.max_connections,
+                request_id_header=settings.request_id_header,
+            ),
+            metrics=self.http_metrics,
+        )
+        parts = urlsplit(settings.upstream)
+        self._upstream_host = parts.hostname or "127.0.0.1"
+        self._upstream_port = parts.port or (443 if parts.scheme == "https" else 80)
+
+    async def startup(self) -> None:
+        """Open connections and start background work."""
+        await self.forwarder.startup()
+
+    async def shutdown(self) -> None:
+        """Stop background work, close connections, flush telemetry."""
+        await self.forwarder.shutdown()
+        self.telemetry.shutdown()
+
+    async def upstream_ready(self) -> tuple[bool, str]:
+        """Whether the upstream accepts connections (and answers its health path, if set)."""
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(self._upstream_host, self._upstream_port), READY_TIMEOUT
+            )
+        except (TimeoutError, OSError) as exc:
+            return False, f"upstream {self.settings.upstream} does not accept connections: {exc}"
+        writer.close()
+        health = self.settings.upstream_health_path
+        if health and self.forwarder.session is not None:
+            try:
+                async with self.forwarder.session.get(
+                    self.settings.upstream + health,
+                    timeout=aiohttp.ClientTimeout(total=READY_TIMEOUT * 2),
+                ) as response:
+                    if not 200 <= response.status < 300:
+                        return False, f"upstream {health} answered {response.status}"
+            except Exception as exc:
+                return False, f"upstream {health} failed: {type(exc).__name__}"
+        return True, "upstream accepts connections"

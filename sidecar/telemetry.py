@@ -1,0 +1,237 @@
+"""One metrics model, two exporters: OpenTelemetry instruments read by Prometheus and OTLP.
+
+Instruments are created once on an SDK `MeterProvider`. A `PrometheusMetricReader` bound to this
+process's own `CollectorRegistry` serves them on the admin `/metrics`; when the standard
+`OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` variables are set, a
+periodic OTLP exporter pushes the same instruments. Both read the same aggregation, so they show
+the same values (Prometheus cumulative, OTLP cumulative by default).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry
+
+from sidecar import __version__
+from sidecar.routes import route_template
+
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    30.0,
+    60.0,
+)
+"""Seconds: the OpenTelemetry HTTP semantic-convention buckets, extended down to 0.5 ms."""
+
+SIZE_BUCKETS: tuple[float, ...] = tuple(float(4**k) for k in range(3, 15))
+"""Bytes: 64 B to 256 MiB, by powers of four."""
+
+K8S_ENV = {
+    "k8s.pod.name": "POD_NAME",
+    "k8s.namespace.name": "POD_NAMESPACE",
+    "k8s.node.name": "NODE_NAME",
+    "k8s.pod.uid": "POD_UID",
+    "k8s.container.name": "CONTAINER_NAME",
+}
+"""Resource attributes read from the downward-API variables the Helm chart sets."""
+
+
+def build_resource(environ: Mapping[str, str]) -> Resource:
+    """The OTel resource: service name/version, OTEL_RESOURCE_ATTRIBUTES, Kubernetes identity."""
+    attributes: dict[str, str] = {
+        "service.name": environ.get("OTEL_SERVICE_NAME", "model-sidecar"),
+        "service.version": __version__,
+    }
+    for key, variable in K8S_ENV.items():
+        if environ.get(variable):
+            attributes[key] = environ[variable]
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES from the process environment on top.
+    return Resource.create(attributes)
+
+
+def otlp_configured(environ: Mapping[str, str]) -> bool:
+    """True when the standard OTLP metrics endpoint variables are set."""
+    return (
+        bool(
+            environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+            or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        )
+        and environ.get("OTEL_METRICS_EXPORTER", "otlp") != "none"
+    )
+
+
+def _otlp_reader(environ: Mapping[str, str]) -> MetricReader:
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    protocol = environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    if protocol == "grpc":  # optional extra: opentelemetry-exporter-otlp-proto-grpc
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # type: ignore[import-not-found]
+            OTLPMetricExporter,
+        )
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter,
+        )
+    # The exporter and the reader read OTEL_EXPORTER_OTLP_* and OTEL_METRIC_EXPORT_INTERVAL.
+    return PeriodicExportingMetricReader(OTLPMetricExporter())
+
+
+@dataclass
+class Telemetry:
+    """The meter provider of one sidecar and the registry `/metrics` serves."""
+
+    provider: MeterProvider
+    registry: CollectorRegistry
+
+    @classmethod
+    def create(cls, environ: Mapping[str, str] | None = None) -> Telemetry:
+        """Build the provider with the Prometheus reader, and OTLP when configured."""
+        environ = os.environ if environ is None else environ
+        registry = CollectorRegistry(auto_describe=True)
+        readers: list[MetricReader] = [
+            PrometheusMetricReader(
+                disable_target_info=True, scope_info_enabled=False, registry=registry
+            )
+        ]
+        if otlp_configured(environ):
+            readers.append(_otlp_reader(environ))
+        views = [
+            View(
+                instrument_name="*duration*",
+                aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS),
+            ),
+            View(
+                instrument_name="*body.size*",
+                aggregation=ExplicitBucketHistogramAggregation(SIZE_BUCKETS),
+            ),
+        ]
+        provider = MeterProvider(
+            metric_readers=readers, resource=build_resource(environ), views=views
+        )
+        return cls(provider=provider, registry=registry)
+
+    def shutdown(self) -> None:
+        """Flush OTLP and stop the readers."""
+        self.provider.shutdown()
+
+
+@functools.lru_cache(maxsize=4096)
+def _route(path: str) -> str:
+    return route_template(path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _attributes(method: str, status: int, route: str) -> Mapping[str, str | int]:
+    return {"http.request.method": method, "http.response.status_code": status, "http.route": route}
+
+
+class HttpMetrics:
+    """The hot-path instruments; `record` is called once per proxied request."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        meter = telemetry.provider.get_meter("sidecar.proxy", __version__)
+        self.duration = meter.create_histogram(
+            "http.server.request.duration",
+            unit="s",
+            description="Duration of proxied requests, arrival to last response byte.",
+        )
+        self.upstream = meter.create_histogram(
+            "sidecar.upstream.duration",
+            unit="s",
+            description="Time from sending to the upstream until its response headers.",
+        )
+        self.request_size = meter.create_histogram(
+            "http.server.request.body.size", unit="By", description="Request body size."
+        )
+        self.response_size = meter.create_histogram(
+            "http.server.response.body.size", unit="By", description="Response body size."
+        )
+        self.active = meter.create_up_down_counter(
+            "http.server.active_requests", unit="{request}", description="Requests in flight."
+        )
+        self.errors = meter.create_counter(
+            "sidecar.upstream.errors", unit="{error}", description="Upstream failures by kind."
+        )
+        self.responses = meter.create_counter(
+            "sidecar.responses", unit="{response}", description="Responses by status class."
+        )
+        self._method_attrs: dict[str, Mapping[str, str]] = {}
+
+    def method_attributes(self, method: str) -> Mapping[str, str]:
+        """Cached `{http.request.method: method}`, bounded to the standard methods."""
+        method = method if method in _METHODS else "_OTHER"
+        attrs = self._method_attrs.get(method)
+        if attrs is None:
+            attrs = self._method_attrs[method] = {"http.request.method": method}
+        return attrs
+
+    def started(self, method: str) -> None:
+        """A request arrived."""
+        self.active.add(1, self.method_attributes(method))
+
+    def record(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        duration: float,
+        upstream_seconds: float | None,
+        request_bytes: int,
+        response_bytes: int,
+        error_kind: str | None,
+    ) -> None:
+        """Record one finished request."""
+        method_attrs = self.method_attributes(method)
+        attrs = _attributes(method_attrs["http.request.method"], status, _route(path))
+        self.active.add(-1, method_attrs)
+        self.duration.record(duration, attrs)
+        if upstream_seconds is not None:
+            self.upstream.record(upstream_seconds, attrs)
+        self.request_size.record(request_bytes, method_attrs)
+        self.response_size.record(response_bytes, method_attrs)
+        if error_kind is not None:
+            self.errors.add(1, _KIND_ATTRS.get(error_kind, _KIND_ATTRS["other"]))
+        if status:
+            self.responses.add(1, _CLASS_ATTRS[min(status // 100, 5)])
+
+
+_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+_KIND_ATTRS: dict[str, Mapping[str, str]] = {
+    kind: {"kind": kind}
+    for kind in ("unavailable", "timeout", "aborted", "client_aborted", "other")
+}
+_CLASS_ATTRS: dict[int, Mapping[str, str]] = {k: {"status_class": f"{k}xx"} for k in range(1, 6)}
+
+
+def metric_names(registry: CollectorRegistry) -> Sequence[str]:
+    """Names of the metric families a registry currently exports."""
+    return sorted({family.name for family in registry.collect()})
