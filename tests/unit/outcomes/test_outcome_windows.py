@@ -1,0 +1,145 @@
+"""OutcomeWindows end to end: predictions stored, labels joined later, figures per window."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from fairlearn.metrics import demographic_parity_difference
+from sklearn import metrics as skm
+
+from sidecar.feedback import FeedbackResult, apply_feedback, parse_feedback
+from sidecar.outcomes import OutcomeWindows
+from sidecar.predictions import PredictionStore
+
+WINDOW = 300.0
+
+
+def _serve(
+    outcomes: OutcomeWindows, store: PredictionStore, n: int, seed: int, t0: float
+) -> dict[str, tuple[float, int, int, str]]:
+    """Record n scored requests; returns id -> (score, label, window index, group)."""
+    rng = np.random.default_rng(seed)
+    truth: dict[str, tuple[float, int, int, str]] = {}
+    for i in range(n):
+        now = t0 + i * (2 * WINDOW / n)
+        group = "ab"[int(rng.integers(0, 2))]
+        label = int(rng.integers(0, 2))
+        score = float(np.clip(rng.normal(0.35 + 0.3 * label, 0.2), 0.01, 0.99))
+        start = outcomes.record_prediction(now, [score], None, [(group,)])
+        store.put(f"req-{i}", start, [score], None, [(group,)], now)
+        truth[f"req-{i}"] = (score, label, int(start // WINDOW), group)
+    return truth
+
+
+class TestDelayedLabels:
+    """Labels arriving later are scored in the window of their prediction."""
+
+    def test_window_figures_match_sklearn_and_fairlearn(self) -> None:
+        """After shuffled, duplicated feedback, each window's figures equal the oracles'."""
+        outcomes = OutcomeWindows(task="classification", attributes=["group"], favourable=1)
+        store = PredictionStore()
+        truth = _serve(outcomes, store, 600, seed=1, t0=3000.0)
+        items = [{"request_id": rid, "label": lab} for rid, (_, lab, _, _) in truth.items()]
+        items += [*items[:50], {"request_id": "ghost", "label": 1}]
+        random.Random(2).shuffle(items)
+        total = FeedbackResult()
+        for lo in range(0, len(items), 97):
+            parsed = parse_feedback(items[lo : lo + 97])
+            result, matched = apply_feedback(store, parsed.items, 9000.0, parsed.invalid)
+            for outcome in matched:
+                outcomes.record_join(outcome)
+            total = total + result
+        assert total == FeedbackResult(matched=600, unknown=1, duplicate=50, invalid=0)
+        for w in {v[2] for v in truth.values()}:
+            rows = [v for v in truth.values() if v[2] == w]
+            y = [lab for _, lab, _, _ in rows]
+            pred = [int(s >= 0.5) for s, _, _, _ in rows]
+            scores = np.array([s for s, _, _, _ in rows])
+            snap = outcomes.snapshot(w * WINDOW, now=9000.0)
+            perf = snap.performance
+            assert perf.labelled_rows == len(rows)
+            assert perf.accuracy == pytest.approx(skm.accuracy_score(y, pred))
+            assert perf.f1_macro == pytest.approx(skm.f1_score(y, pred, average="macro"))
+            assert perf.log_loss == pytest.approx(skm.log_loss(y, scores))
+            assert perf.brier == pytest.approx(skm.brier_score_loss(y, scores))
+            assert perf.estimated_accuracy == pytest.approx(np.maximum(scores, 1 - scores).mean())
+            assert snap.fairness is not None
+            gap = snap.fairness.attributes[0].demographic_parity_difference
+            groups = [g for _, _, _, g in rows]
+            assert gap == pytest.approx(
+                demographic_parity_difference(y, pred, sensitive_features=groups)
+            )
+
+    def test_rolling_covers_both_windows(self) -> None:
+        """The rolling snapshot merges the windows it spans."""
+        outcomes = OutcomeWindows(task="classification", rolling_windows=4)
+        store = PredictionStore()
+        truth = _serve(outcomes, store, 200, seed=3, t0=0.0)
+        for rid, (_, lab, _, _) in truth.items():
+            outcomes.record_join(store.join(rid, [lab], 700.0))
+        rolling = outcomes.snapshot("rolling", now=650.0)
+        assert rolling.windows == 2 and rolling.performance.labelled_rows == 200
+        assert outcomes.snapshot("current", now=650.0).performance.labelled_rows == 0
+
+    def test_labels_for_dropped_windows_are_counted_late(self) -> None:
+        """Labels for a window older than max_windows are dropped and counted."""
+        outcomes = OutcomeWindows(task="classification", max_windows=2, rolling_windows=1)
+        start = outcomes.record_prediction(0.0, ["1"])
+        outcomes.record_prediction(10 * WINDOW, ["1"])
+        assert not outcomes.record_labels(start, ["1"], ["1"])
+        assert outcomes.late_labels == 1
+
+    def test_regression_inferred_from_predictions(self) -> None:
+        """Numeric predictions with many values make the task regression."""
+        outcomes = OutcomeWindows(min_count=5)
+        y = [float(i) + 1.0 for i in range(40)]
+        pred = [v + 0.5 for v in y]
+        start = outcomes.record_prediction(0.0, pred)
+        outcomes.record_labels(start, pred, y)
+        report = outcomes.snapshot("current", now=1.0).performance
+        assert report.task == "regression"
+        assert report.mae == pytest.approx(0.5) and report.r2 == pytest.approx(
+            skm.r2_score(y, pred)
+        )
+
+    def test_string_classes_use_class_names_for_probabilities(self) -> None:
+        """With class_names, a probability vector's positions name the classes."""
+        outcomes = OutcomeWindows(class_names=["cat", "dog"], min_count=1)
+        start = outcomes.record_prediction(0.0, ["cat", "dog"], [(0.8, 0.2), (0.3, 0.7)])
+        outcomes.record_labels(start, ["cat", "dog"], ["cat", "cat"], [(0.8, 0.2), (0.3, 0.7)])
+        report = outcomes.snapshot("current", now=0.0).performance
+        assert report.log_loss == pytest.approx(
+            skm.log_loss([0, 0], [[0.8, 0.2], [0.3, 0.7]], labels=[0, 1])
+        )
+
+
+class TestMergeAndPersistence:
+    """Replicas merge; state survives serialisation."""
+
+    def test_replica_merge_equals_single_process(self) -> None:
+        """Two replicas' windows merged equal one process that saw every request."""
+        kwargs = {"task": "classification", "attributes": ["group"]}
+        single, left, right = (OutcomeWindows(**kwargs) for _ in range(3))  # type: ignore[arg-type]
+        rng = np.random.default_rng(4)
+        for i in range(300):
+            now, group = float(i), ("a" if i % 3 else "b")
+            score, label = float(rng.uniform(0.01, 0.99)), int(rng.integers(0, 2))
+            for target in (single, left if i % 2 else right):
+                start = target.record_prediction(now, [score], None, [(group,)])
+                target.record_labels(start, [score], [label], None, [(group,)])
+        left.merge(right)
+        restored = OutcomeWindows(**kwargs)  # type: ignore[arg-type]
+        restored.load_dict(json.loads(json.dumps(left.to_dict())))
+        got = restored.snapshot("rolling", 299.0).to_json()
+        want = single.snapshot("rolling", 299.0).to_json()
+        for key in ("log_loss", "brier", "estimated_accuracy"):
+            assert got["performance"].pop(key) == pytest.approx(want["performance"].pop(key))
+        assert got == want
+
+    def test_bad_window_name(self) -> None:
+        """An unknown window name raises ValueError naming it."""
+        with pytest.raises(ValueError, match="'yesterday'"):
+            OutcomeWindows().snapshot("yesterday", now=0.0)
