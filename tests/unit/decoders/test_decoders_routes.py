@@ -1,0 +1,88 @@
+"""Route templates, model names and protocol detection."""
+
+from __future__ import annotations
+
+import pytest
+
+from sidecar.decoders import SUPPORTED_DECODERS, detect_model, detect_protocol, route_template
+from sidecar.records import DecodeError
+
+
+class TestRouteTemplate:
+    @pytest.mark.parametrize(
+        ("path", "route"),
+        [
+            ("/v2/models/iris/infer", "/v2/models/{model}/infer"),
+            ("/v2/models/iris/versions/3/infer", "/v2/models/{model}/infer"),
+            ("/v1/models/iris:predict", "/v1/models/{model}:predict"),
+            ("/v1/models/iris/versions/2:predict", "/v1/models/{model}:predict"),
+            ("/invocations", "/invocations"),
+            ("/invocations/", "/invocations"),
+            ("/v1/chat/completions", "/v1/chat/completions"),
+            ("/openai/v1/chat/completions", "/v1/chat/completions"),
+            ("/v1/completions", "/v1/completions"),
+            ("/v1/embeddings", "/v1/embeddings"),
+            ("/v2/models/iris/ready", "other"),
+            ("/predict/12345", "other"),
+            ("", "other"),
+        ],
+    )
+    def test_paths_map_to_bounded_templates(self, path: str, route: str) -> None:
+        """Known model routes map to their template, and every other path to "other"."""
+        assert route_template(path) == route
+
+
+class TestDetectModel:
+    def test_model_from_v2_path_with_and_without_version(self) -> None:
+        """The v2 path names the model, with or without a version segment."""
+        assert detect_model("/v2/models/iris/infer") == "iris"
+        assert detect_model("/v2/models/iris/versions/7/infer") == "iris"
+
+    def test_model_from_v1_path(self) -> None:
+        """The TF Serving / KServe v1 path names the model before :predict."""
+        assert detect_model("/v1/models/resnet:predict") == "resnet"
+
+    def test_model_from_openai_body(self) -> None:
+        """OpenAI-style bodies name the model in `model`."""
+        assert detect_model("/v1/chat/completions", {"model": "llama-3"}) == "llama-3"
+
+    def test_unknown_model_is_default_and_long_names_are_cut(self) -> None:
+        """Without a name the model is "default"; names are cut to 128 characters."""
+        assert detect_model("/predict", {"model": 3}) == "default"
+        assert detect_model("/v2/models/" + "m" * 300 + "/infer") == "m" * 128
+
+
+class TestDetectProtocol:
+    @pytest.mark.parametrize(
+        ("path", "body", "protocol"),
+        [
+            ("/v2/models/m/infer", {}, "open_inference"),
+            ("/invocations", {"instances": [[1]]}, "mlflow"),
+            ("/v1/models/m:predict", {"inputs": {"x": [1]}}, "kserve_v1"),
+            (
+                "/infer",
+                {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]},
+                "open_inference",
+            ),
+            ("/predict", {"instances": [[1, 2]]}, "kserve_v1"),
+            ("/predict", {"inputs": {"x": [1, 2]}}, "kserve_v1"),
+            ("/predict", {"dataframe_split": {"columns": ["a"], "data": [[1]]}}, "mlflow"),
+            ("/predict", {"dataframe_records": [{"a": 1}]}, "mlflow"),
+            ("/gen", {"model": "x", "messages": []}, "openai"),
+            ("/predict", {"age": 3}, "generic"),
+            ("/predict", [{"age": 3}], "generic"),
+        ],
+    )
+    def test_route_then_body_shape(self, path: str, body: object, protocol: str) -> None:
+        """The route decides first; otherwise the body shape picks the decoder."""
+        assert detect_protocol(path, body) == protocol
+
+    def test_scalar_body_is_unknown(self) -> None:
+        """A bare number on an unknown path matches no decoder."""
+        with pytest.raises(DecodeError) as error:
+            detect_protocol("/predict", 3)
+        assert error.value.reason == "unknown_protocol"
+
+    def test_registry_names_match_decoder_names(self) -> None:
+        """Every registered decoder is filed under its own name."""
+        assert all(name == decoder.name for name, decoder in SUPPORTED_DECODERS.items())
