@@ -87,6 +87,14 @@ class NumericColumnSketch:
         elif self.quantiles is not None:
             self.quantiles.update(numbers)
 
+    def copy(self) -> NumericColumnSketch:
+        """An independent copy (a fresh sketch on the same edges merged with this one)."""
+        twin = NumericColumnSketch(
+            None if self.binned is None else self.binned.edges, self.valid_range
+        )
+        twin.merge(self)
+        return twin
+
     def merge(self, other: NumericColumnSketch) -> None:
         """Add another window's sketch of the same column."""
         self.quality.merge(other.quality)
@@ -139,9 +147,10 @@ class CategoricalColumnSketch:
     """Quality counts plus counts of reference categories, unseen values and top new values."""
 
     kind = "categorical"
-    __slots__ = ("counts", "quality")
+    __slots__ = ("counts", "quality", "reference_categories")
 
     def __init__(self, categories: tuple[str, ...] | None = None) -> None:
+        self.reference_categories = categories
         self.quality = Quality()
         if categories is None:
             self.counts = CategoricalCounts((), DEFAULT_UNREFERENCED_CAPACITY)
@@ -164,6 +173,12 @@ class CategoricalColumnSketch:
         if column.numbers.size:
             values = values + [category_key(float(v)) for v in column.numbers]
         self.counts.update(values)
+
+    def copy(self) -> CategoricalColumnSketch:
+        """An independent copy."""
+        twin = CategoricalColumnSketch(self.reference_categories)
+        twin.merge(self)
+        return twin
 
     def merge(self, other: CategoricalColumnSketch) -> None:
         """Add another window's sketch of the same column."""

@@ -1,0 +1,98 @@
+"""`sidecar profile DATA -o reference.json`: build a reference profile from a data file.
+
+Exit status: 0 written, 2 bad input (one line on stderr naming the problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from sidecar.profile_builder import DEFAULT_BINS, DEFAULT_TOP_K, ProfileBuilder
+from sidecar.profiling import FORMATS, Progress, profile_file
+from sidecar.reference import save_reference
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `profile` sub-command to the CLI's sub-parsers."""
+    parser = subparsers.add_parser(
+        "profile",
+        help="build a reference profile (JSON) from a CSV, JSON Lines or Parquet file",
+        description=(
+            "Read DATA in chunks (files larger than memory work; a second pass is made when "
+            "exact counts need it) and write a versioned reference profile: per column its "
+            "kind, count, missing, min, max, mean, std, quantile bin edges with reference "
+            "counts, and top-K category counts."
+        ),
+    )
+    parser.add_argument("data", metavar="DATA", help="input file: .csv, .jsonl/.ndjson, .parquet")
+    parser.add_argument("-o", "--output", required=True, help="where to write the profile JSON")
+    parser.add_argument(
+        "--format", choices=FORMATS, help="input format (default: from DATA's extension)"
+    )
+    parser.add_argument("--target", metavar="COL", help="label column, profiled as the target")
+    parser.add_argument(
+        "--prediction", metavar="COL", help="model-output column, profiled as 'prediction'"
+    )
+    parser.add_argument(
+        "--categorical",
+        metavar="COL",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="treat these columns as categorical (default: inferred; strings -> categorical)",
+    )
+    parser.add_argument(
+        "--exclude", metavar="COL", nargs="+", action="extend", default=[], help="skip columns"
+    )
+    parser.add_argument(
+        "--bins", type=int, default=DEFAULT_BINS, help=f"quantile bins (default {DEFAULT_BINS})"
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=DEFAULT_TOP_K,
+        help=f"categories kept per categorical column (default {DEFAULT_TOP_K})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    parser.set_defaults(handler=run)
+
+
+def _progress(stream: TextIO) -> Progress:
+    """A progress printer that rewrites one stderr line."""
+
+    def show(rows: int, fraction: float | None) -> None:
+        percent = "" if fraction is None else f" ({fraction:.0%})"
+        stream.write(f"\rprofiling: {rows:,} rows read{percent}")
+        stream.flush()
+
+    return show
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build and write the profile; returns the exit status."""
+    try:
+        builder = ProfileBuilder(
+            bins=args.bins,
+            top_k=args.top_k,
+            categorical=args.categorical,
+            exclude=args.exclude,
+            target=args.target,
+            prediction=args.prediction,
+        )
+        progress = None if args.quiet else _progress(sys.stderr)
+        profile = profile_file(args.data, builder, args.format, progress)
+        if not args.quiet:
+            sys.stderr.write("\n")
+        save_reference(profile, args.output)
+    except (ValueError, OSError) as exc:
+        # One clear line: end the progress line first if one was drawn.
+        sys.stderr.write(("" if args.quiet else "\n") + f"sidecar profile: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    columns = len(profile.features) + len(profile.predictions)
+    sys.stderr.write(f"wrote {args.output}: {profile.rows:,} rows, {columns} columns\n")
+    return EXIT_OK
