@@ -1,0 +1,8 @@
+"""Deployment checks: make the helpers beside these tests importable (pytest uses importlib)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
