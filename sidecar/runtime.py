@@ -13,7 +13,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from sidecar.analysis import AnalysisWorker, BudgetController
+from sidecar.capture import Capture, Sampler, SamplingPolicy
 from sidecar.config import Settings
+from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.proxy import Forwarder, ProxySettings
 from sidecar.telemetry import HttpMetrics, Telemetry
 
@@ -30,6 +33,28 @@ class Runtime:
         self.settings = settings
         self.telemetry = Telemetry.create(os.environ if environ is None else environ)
         self.http_metrics = HttpMetrics(self.telemetry)
+        self.capture = Capture(
+            Sampler(
+                SamplingPolicy(
+                    settings.sample_rate,
+                    settings.sample_max_per_second,
+                    settings.sample_deterministic,
+                )
+            ),
+            max_bytes=settings.capture_max_bytes,
+            queue_size=settings.queue_size,
+        )
+        self.monitor = Monitor(
+            MonitorOptions(
+                protocol=None if settings.protocol == "auto" else settings.protocol,
+                model=settings.model,
+            )
+        )
+        self.worker = AnalysisWorker(
+            self.capture,
+            self.monitor.ingest,
+            BudgetController(settings.analysis_cpu_share, settings.sample_rate),
+        )
         self.forwarder = Forwarder(
             ProxySettings(
                 upstream=settings.upstream,
@@ -40,6 +65,7 @@ class Runtime:
                 request_id_header=settings.request_id_header,
             ),
             metrics=self.http_metrics,
+            capture=self.capture,
         )
         parts = urlsplit(settings.upstream)
         self._upstream_host = parts.hostname or "127.0.0.1"
@@ -48,10 +74,12 @@ class Runtime:
     async def startup(self) -> None:
         """Open connections and start background work."""
         await self.forwarder.startup()
+        self.worker.start()
 
     async def shutdown(self) -> None:
         """Stop background work, close connections, flush telemetry."""
         await self.forwarder.shutdown()
+        self.worker.stop()
         self.telemetry.shutdown()
 
     async def upstream_ready(self) -> tuple[bool, str]:

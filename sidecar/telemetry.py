@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry
 
 from sidecar import __version__
-from sidecar.routes import route_template
+from sidecar.decoders.routes import route_template
 
 DURATION_BUCKETS: tuple[float, ...] = (
     0.0005,
