@@ -13,7 +13,7 @@ counts). Labels for a window older than that are dropped and counted in `late_la
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,6 +239,28 @@ class OutcomeWindows:
             outcome.probabilities,
             outcome.groups,
         )
+
+    def record_joins(self, outcomes: Iterable[JoinOutcome]) -> int:
+        """Score many matched joins at once (one vectorised update per window); returns rows."""
+        by_window: dict[float, list[JoinOutcome]] = {}
+        for outcome in outcomes:
+            if outcome.status == MATCHED and outcome.window_start is not None:
+                by_window.setdefault(outcome.window_start, []).append(outcome)
+        rows = 0
+        for start, joins in by_window.items():
+            has_probs = any(j.probabilities is not None for j in joins)
+            has_groups = all(j.groups is not None for j in joins)
+            self.record_labels(
+                start,
+                [p for j in joins for p in j.predictions],
+                [y for j in joins for y in j.labels],
+                [p for j in joins for p in (j.probabilities or [None] * len(j.predictions))]
+                if has_probs
+                else None,
+                [g for j in joins for g in (j.groups or ())] if has_groups else None,
+            )
+            rows += sum(len(j.labels) for j in joins)
+        return rows
 
     def snapshot(self, which: str | float, now: float) -> OutcomeSnapshot:
         """Reports for `current`, `previous`, `rolling` (last `rolling_windows`) or a start."""

@@ -32,8 +32,9 @@ DEFAULT_TTL_SECONDS = 86_400.0
 DEFAULT_MAX_BYTES = 256 * 2**20
 
 # Approximate per-entry cost outside the key and value objects: a dict slot (hash, key, value
-# pointers plus its share of the index table at the usual 2/3 load) and a deque pointer.
-_SLOT_BYTES = 40 + 8
+# pointers plus its share of the index table and of the dict's growth headroom) and a deque
+# pointer; calibrated against tracemalloc and RSS by bench/outcomes_bench.py.
+_SLOT_BYTES = 56 + 8
 _TIME = struct.Struct("<d")
 
 Probability = tuple[float, ...] | float | None

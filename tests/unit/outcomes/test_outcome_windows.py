@@ -73,6 +73,25 @@ class TestDelayedLabels:
                 demographic_parity_difference(y, pred, sensitive_features=groups)
             )
 
+    def test_batched_joins_equal_one_by_one(self) -> None:
+        """record_joins over many outcomes gives the same state as record_join per outcome."""
+        kwargs = {"task": "classification", "attributes": ["group"]}
+        one, many = OutcomeWindows(**kwargs), OutcomeWindows(**kwargs)  # type: ignore[arg-type]
+        store_one, store_many = PredictionStore(), PredictionStore()
+        truth = _serve(one, store_one, 300, seed=5, t0=0.0)
+        _serve(many, store_many, 300, seed=5, t0=0.0)
+        joins = [store_many.join(rid, [lab], 700.0) for rid, (_, lab, _, _) in truth.items()]
+        assert many.record_joins(joins) == 300
+        for rid, (_, lab, _, _) in truth.items():
+            one.record_join(store_one.join(rid, [lab], 700.0))
+        for window in (0.0, WINDOW):
+            got = many.snapshot(window, now=700.0).to_json()
+            want = one.snapshot(window, now=700.0).to_json()
+            for key in ("log_loss", "brier"):
+                assert got["performance"].pop(key) == pytest.approx(want["performance"].pop(key))
+            assert got["performance"]["per_class"] == want["performance"]["per_class"]
+            assert got["fairness"] == want["fairness"]
+
     def test_rolling_covers_both_windows(self) -> None:
         """The rolling snapshot merges the windows it spans."""
         outcomes = OutcomeWindows(task="classification", rolling_windows=4)
