@@ -3,7 +3,8 @@
 Pass 1 keeps, per column, exact count/missing/min/max/mean/std (`Moments`), a uniform reservoir
 sample of at most DEFAULT_SAMPLE_SIZE = 1,000,000 finite values (numeric) or a bounded `TopK` of
 categories (capacity max(10 * top_k, 1000)). Bin edges are the reservoir's quantiles at
-0, 1/B, ..., 1 with e_0 = the exact min and e_B one ulp above the exact max.
+0, 1/B, ..., 1 (plus 0.0001 ... 0.005 and 0.995 ... 0.9999 in the tails, so at most B + 12
+bins) with e_0 = the exact min and e_B one ulp above the exact max.
 
 When every numeric column fitted in its reservoir and no categorical column overflowed its TopK,
 one pass is exact: edges are the data's own quantiles and counts are computed from the sample.
@@ -38,6 +39,7 @@ DEFAULT_TOP_K = 100
 DEFAULT_SAMPLE_SIZE = 1_000_000
 DEFAULT_BOOTSTRAP_ROWS = 10_000
 PREDICTION_COLUMN = "prediction"
+TAIL_LEVELS = np.array([1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3])
 
 
 class _ColumnBuilder:
@@ -127,7 +129,12 @@ class _ColumnBuilder:
     def _edges(self, bins: int) -> FloatArray:
         """Quantile edges of the sample, with the exact min and max at the ends, de-duplicated."""
         sample = self.sample[: min(self.moments.count, self.sample_size)]
-        edges = np.quantile(sample, np.linspace(0.0, 1.0, bins + 1))
+        levels = np.linspace(0.0, 1.0, bins + 1)
+        # Extra edges in the outer 1%: the extreme bins of long-tailed data are wide, and the
+        # Wasserstein and KS error of the within-bin model grows with bin width.
+        tails = TAIL_LEVELS[TAIL_LEVELS < 1.0 / bins]
+        levels = np.concatenate((levels, tails, 1.0 - tails))
+        edges = np.quantile(sample, np.sort(levels))
         # The top edge sits one ulp above the max so that every bin is half-open [e_k, e_k+1):
         # a point mass at the max then gets a bin of its own, as every other edge value does.
         edges[0] = self.moments.minimum

@@ -1,7 +1,7 @@
 """Reference profiles: what a model was trained on, per column, as a versioned JSON document.
 
 A numeric column keeps count, missing, min, max, mean, population std, fine bin edges at
-reference quantiles (e_0 = min, e_B = max + 1 ulp, strictly increasing; B <= 100 by default after
+reference quantiles (e_0 = min, e_B = max + 1 ulp, strictly increasing; B <= 112 by default after
 merging tied quantiles) with the reference count and value sum in each bin plus under/overflow
 slots (zero for the data the edges came from). A categorical column keeps the counts of its top-K
 categories (default 100) and of everything else ("other"). Profiles are built by

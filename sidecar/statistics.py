@@ -55,7 +55,8 @@ def jensen_shannon_distance(reference: Counts, window: Counts) -> float:
 def hellinger_distance(reference: Counts, window: Counts) -> float:
     """H = sqrt(1 - sum_i sqrt(p_i q_i)) = ||sqrt(P) - sqrt(Q)||_2 / sqrt(2), in [0, 1]."""
     p, q = _proportions(reference), _proportions(window)
-    return math.sqrt(max(0.0, 1.0 - float(np.sum(np.sqrt(p * q)))))
+    # The squared-difference form avoids 1 - (1 - 1e-16) cancellation for near-equal P and Q.
+    return math.sqrt(float(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2)) / 2.0)
 
 
 def ks_statistic(reference: Counts, window: Counts) -> float:

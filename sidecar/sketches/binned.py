@@ -5,8 +5,9 @@ e_{k-1} <= x < e_k (the last bin also takes x == e_B), slot B+1 the overflow (x 
 keeps a count and the sum of its values: counts make PSI, Jensen-Shannon, Hellinger and the KS
 statistic at the edges exact, and the sums make the integral of the CDF over each bin exact,
 which Wasserstein-1 needs (see `sidecar.statistics`). One `searchsorted` and two `bincount`s per
-batch. Memory: 16 * (B + 2) bytes, 1,632 bytes for the default 100 bins (edges are shared with
-the reference and not counted). Counts merge exactly; sums to float rounding.
+batch. Memory: 16 * (B + 2) bytes, at most 1,824 bytes for the default 100 quantile bins plus
+12 tail bins (edges are shared with the reference and not counted). Counts merge exactly; sums
+to float rounding.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ reference, a `DDSketch`. A categorical column keeps `CategoricalCounts`. Both ke
 data quality needs: rows with the key present, missing (None), non-finite (NaN/inf), type
 mismatch (a str in a numeric column, a number in a categorical one) and out of range (outside the
 reference's [min - tol * range, max + tol * range]). Memory: a numeric column with the default 100
-reference bins holds ~1.7 KiB (<= 4 KiB), without a reference <= 4 KiB of DDSketch buckets; a
-categorical column holds 8 bytes per reference category plus its bounded TopK.
+reference bins (+ 12 tail bins) holds <= 1.9 KiB (<= 4 KiB), without a reference <= 4 KiB of
+DDSketch buckets; a categorical column holds 8 bytes per reference category plus its bounded TopK.
 """
 
 from __future__ import annotations
