@@ -9,9 +9,10 @@ Bounds: at most `max_entries` ids (default 1,000,000) and about `max_bytes` (def
 entries older than `ttl_seconds` (default 24 h) are dropped. Eviction is oldest-first by insertion
 and counted by reason (`capacity`, `ttl`). An entry is one packed `bytes` value (8-byte insertion
 time + `marshal` of the rest) under its request id, plus one slot in an insertion-order deque:
-about 200 bytes for a one-row prediction with a 36-character id (`bench/outcomes_bench.py`
-prints the measured figure). Once labelled, an entry shrinks to a float marker so that a second
-label for the same id is recognised as a duplicate until the marker itself ages out.
+about 210 bytes for a one-row prediction with a 36-character id and a two-class vector
+(measured by tracemalloc in `bench/outcomes_bench.py`; 1 million entries took 248 MiB of RSS).
+Once labelled, an entry shrinks to a float marker so that a second label for the same id is
+recognised as a duplicate until the marker itself ages out.
 """
 
 from __future__ import annotations
