@@ -42,7 +42,7 @@ def int_to_float(value: int) -> float:
     try:
         return float(value)
     except OverflowError:
-        return math.copysign(math.inf, value)
+        return math.inf if value > 0 else -math.inf
 
 
 def flatten_nested(values: Sequence[object]) -> tuple[list[object], list[int]] | None:
