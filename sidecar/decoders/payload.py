@@ -25,8 +25,9 @@ DEFAULT_MAX_JSON_DEPTH = 64
 
 _GZIP_OR_ZLIB_WBITS = 32 + zlib.MAX_WBITS
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_OPEN = (0x5B, 0x7B)  # [ {
-_CLOSE = (0x5D, 0x7D)  # ] }
+_STEP = np.zeros(256, dtype=np.int8)
+_STEP[[0x5B, 0x7B]] = 1  # [ {
+_STEP[[0x5D, 0x7D]] = -1  # ] }
 
 
 def decompress(body: bytes, encoding: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -63,22 +64,21 @@ def _inflate(body: bytes, wbits: int, max_bytes: int) -> bytes:
 def json_depth(data: bytes) -> int:
     """The deepest bracket nesting outside JSON strings (an upper bound for invalid JSON)."""
     raw = np.frombuffer(data, dtype=np.uint8)
-    size = raw.size
-    # A quote ends or starts a string unless an odd run of backslashes precedes it.
-    index = np.int32 if size < 2**31 else np.int64
-    positions = np.arange(size, dtype=index)
-    last_plain = np.maximum.accumulate(np.where(raw == 0x5C, -1, positions))
+    index = np.int32 if raw.size < 2**31 else np.int64
     quotes = np.flatnonzero(raw == 0x22)
-    before = quotes - 1
-    run = before - last_plain[np.maximum(before, 0)]
-    run[before < 0] = 0
-    toggles = np.zeros(size, dtype=np.int8)
-    toggles[quotes[run % 2 == 0]] = 1
-    inside = np.cumsum(toggles, dtype=index) % 2 == 1
-    step = np.zeros(size, dtype=np.int32)
-    step[np.isin(raw, _OPEN)] = 1
-    step[np.isin(raw, _CLOSE)] = -1
-    step[inside] = 0
+    if b"\\" in data:
+        # A quote ends or starts a string unless an odd run of backslashes precedes it.
+        positions = np.arange(raw.size, dtype=index)
+        last_plain = np.maximum.accumulate(np.where(raw == 0x5C, -1, positions))
+        before = quotes - 1
+        run = before - last_plain[np.maximum(before, 0)]
+        run[before < 0] = 0
+        quotes = quotes[run % 2 == 0]
+    step = _STEP[raw]
+    if quotes.size:
+        toggles = np.zeros(raw.size, dtype=np.int8)
+        toggles[quotes] = 1
+        step[np.cumsum(toggles, dtype=index) % 2 == 1] = 0
     return int(np.cumsum(step, dtype=index).max(initial=0))
 
 

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sidecar.decoders import SUPPORTED_DECODERS, DecodeOptions, decode_pair
+from sidecar.decoders.payload import json_depth
 from sidecar.records import Captured, Decoded, DecodeError
 
 CapturedFactory = Callable[..., Captured]
@@ -172,3 +173,21 @@ class TestDecodePairProperties:
         )
         run(pair, DecodeOptions())
         run(pair, DecodeOptions(), "generic")
+
+
+def nesting(value: object) -> int:
+    """Reference bracket depth of a parsed JSON value."""
+    if isinstance(value, dict):
+        return 1 + max(map(nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(nesting, value), default=0)
+    return 0
+
+
+class TestJsonDepthProperties:
+    @SETTINGS
+    @given(value=JSON, text=st.text(alphabet='[]{}"\\ab', max_size=12))
+    def test_scan_matches_the_parsed_depth(self, value: object, text: str) -> None:
+        """The byte scan equals the depth of the parsed value, whatever strings contain."""
+        document = {"s": text, "v": value, text: [text]}
+        assert json_depth(json.dumps(document).encode()) == nesting(document)
