@@ -226,12 +226,22 @@ class WindowStore:
         start = self.window_start(now)
         if not self._windows or start > self._windows[-1].start:
             self._windows.append(_Window(start))
-            del self._windows[: -self.rolling_windows]
+            self._trim()
             return self._windows[-1]
-        for window in reversed(self._windows):
+        if start <= self._windows[-1].start - self.rolling_windows * self.window_seconds:
+            return None
+        for window in self._windows:
             if window.start == start:
                 return window
-        return None
+        # A gap window (no rows arrived in it before a later one opened) opens late.
+        self._windows.append(_Window(start))
+        self._windows.sort(key=lambda w: w.start)
+        return next(w for w in self._windows if w.start == start)
+
+    def _trim(self) -> None:
+        """Keep only windows within rolling_windows of the newest one."""
+        oldest = self._windows[-1].start - (self.rolling_windows - 1) * self.window_seconds
+        self._windows = [w for w in self._windows if w.start >= oldest]
 
     def observe(
         self,
@@ -307,7 +317,7 @@ class WindowStore:
             state = _state_of(mine, self.window_seconds).merged(theirs.state(self.window_seconds))
             _load(mine, state)
         self._windows.sort(key=lambda w: w.start)
-        del self._windows[: -self.rolling_windows]
+        self._trim()
         self.late_rows += other.late_rows
 
     def to_dict(self) -> dict[str, Any]:

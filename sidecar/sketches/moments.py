@@ -33,8 +33,11 @@ class Moments:
         """Add a batch of finite values (one numpy reduction each)."""
         if values.size == 0:
             return
-        batch_mean = float(values.mean())
-        batch_m2 = float(np.square(values - batch_mean).sum())
+        # Values near the float limit may overflow the mean or M2 to inf: an honest answer
+        # for such a column, and no reason to raise inside monitoring.
+        with np.errstate(over="ignore", invalid="ignore"):
+            batch_mean = float(values.mean())
+            batch_m2 = float(np.square(values - batch_mean).sum())
         batch = Moments(
             int(values.size), batch_mean, batch_m2, float(values.min()), float(values.max())
         )
