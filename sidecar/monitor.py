@@ -1,80 +1,267 @@
 """The monitor: what the analysis worker does with captured pairs, and what the API reads.
 
-Per pair: decode (counting failures by protocol and reason), then under one lock update the
-model's windows. Models are bounded (`DEFAULT_MAX_MODELS`, 16): pairs for further model names are
-analysed under the name `other`.
+Per pair: decode (failures counted by protocol and reason), drop redacted fields, then under one
+lock fold the rows into the model's windows (drift and quality sketches), its outcome windows
+(label-free confidence, group selection rates) and its prediction store (for delayed labels).
+
+Bounds: at most `DEFAULT_MAX_MODELS` (16) models, further names analysed as `other`; per model,
+the window store's and the outcome windows' bounds, and one prediction store of
+`performance.max_entries` entries (default 1 million, 24 h TTL).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sidecar.decoders import DecodeOptions, decode_pair
-from sidecar.decoders.routes import protocol_for_path
-from sidecar.records import Captured, Decoded, DecodeError
+from sidecar.decoders.routes import detect_model, protocol_for_path
+from sidecar.feedback import FeedbackResult, apply_feedback, parse_feedback
+from sidecar.outcomes import OutcomeWindows
+from sidecar.policies import Attribute, Policies
+from sidecar.predictions import PredictionStore, Probability
+from sidecar.profile_builder import ProfileBuilder
+from sidecar.records import Captured, Columns, Decoded, DecodeError
+from sidecar.reference import ReferenceProfile
+from sidecar.windows import WindowStore
 
 log = logging.getLogger("sidecar.monitor")
 
 DEFAULT_MAX_MODELS = 16
-
-
-@dataclass
-class ModelCounters:
-    """Plain counts per model: requests and rows analysed, payload errors."""
-
-    requests: int = 0
-    rows: int = 0
-    payload_errors: int = 0
+OTHER_MODEL = "other"
 
 
 @dataclass
 class MonitorOptions:
-    """How the monitor decodes and groups what it sees."""
+    """How the monitor decodes, groups and windows what it sees."""
 
     protocol: str | None = None
     model: str | None = None
     decode: DecodeOptions = field(default_factory=DecodeOptions)
     max_models: int = DEFAULT_MAX_MODELS
+    window_seconds: float = 300.0
+    rolling_windows: int = 12
+    max_columns: int = 256
+    policies: Policies = field(default_factory=Policies)
+
+
+class ModelState:
+    """Everything kept for one model."""
+
+    def __init__(self, options: MonitorOptions, reference: ReferenceProfile | None) -> None:
+        policies = options.policies
+        self.windows = WindowStore(
+            reference, options.window_seconds, options.rolling_windows, options.max_columns
+        )
+        extra: dict[str, Any] = {}
+        if policies.min_group_size is not None:
+            extra["min_group_size"] = policies.min_group_size
+        if policies.max_groups is not None:
+            extra["max_groups"] = policies.max_groups
+        self.outcomes = OutcomeWindows(
+            options.window_seconds,
+            options.rolling_windows,
+            policies.task,
+            policies.threshold,
+            policies.favourable,
+            [a.label for a in policies.attributes],
+            low_confidence=policies.low_confidence,
+            min_count=policies.min_count,
+            **extra,
+        )
+        self.predictions = PredictionStore(policies.max_entries, policies.ttl_seconds)
+        self.payload_errors: Counter[float] = Counter()
+        self.requests = 0
+        self.rows = 0
 
 
 class Monitor:
     """Decodes captured pairs and keeps per-model state; thread-safe through one lock."""
 
-    def __init__(self, options: MonitorOptions | None = None) -> None:
+    def __init__(
+        self,
+        options: MonitorOptions | None = None,
+        reference: ReferenceProfile | None = None,
+        bootstrap: bool = False,
+    ) -> None:
         self.options = options or MonitorOptions()
+        self.policies = self.options.policies
         self.lock = threading.Lock()
+        self.reference = reference
+        self.bootstrap: ProfileBuilder | None = (
+            ProfileBuilder(max_rows=self.policies.bootstrap_rows) if bootstrap else None
+        )
         self.decode_errors: Counter[tuple[str, str]] = Counter()
-        self.models: dict[str, ModelCounters] = {}
+        self.feedback_totals = FeedbackResult(0, 0, 0, 0)
+        self.models: dict[str, ModelState] = {}
+        self.on_reference: list[Any] = []
 
-    def _model_key(self, name: str) -> str:
-        if name in self.models or len(self.models) < self.options.max_models:
-            return name
-        return "other"
+    def model(self, name: str | None = None) -> tuple[str, ModelState] | None:
+        """The named model's state, or the busiest model's when no name is given."""
+        if name is not None:
+            state = self.models.get(name)
+            return None if state is None else (name, state)
+        if not self.models:
+            return None
+        return max(self.models.items(), key=lambda item: item[1].requests)
+
+    def _state(self, name: str) -> ModelState:
+        if name not in self.models and len(self.models) >= self.options.max_models:
+            name = OTHER_MODEL
+        state = self.models.get(name)
+        if state is None:
+            state = self.models[name] = ModelState(self.options, self.reference)
+        return state
 
     def ingest(self, batch: Sequence[Captured], now: float) -> None:
         """Decode a batch and fold it into the windows; never raises for bad payloads."""
         protocol = self.options.protocol
         decoded: list[tuple[Captured, Decoded]] = []
-        errors: list[tuple[str, str]] = []
+        errors: list[tuple[Captured, str, str]] = []
         for pair in batch:
             try:
                 decoded.append((pair, decode_pair(pair, self.options.decode, protocol)))
             except DecodeError as exc:
-                errors.append((protocol or protocol_for_path(pair.path) or "auto", exc.reason))
+                errors.append(
+                    (pair, protocol or protocol_for_path(pair.path) or "auto", exc.reason)
+                )
         with self.lock:
-            self.decode_errors.update(errors)
+            for pair, name, reason in errors:
+                self.decode_errors[(name, reason)] += 1
+                state = self._state(self.options.model or detect_model(pair.path))
+                state.payload_errors[state.windows.window_start(now)] += 1
+                state.requests += 1
+            groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Decoded]] = {}
             for pair, payload in decoded:
-                self._observe(pair, payload, now)
+                payload = self._redacted(payload)
+                name = self._name(payload)
+                self._outcomes(self._state(name), pair, payload, now)
+                key = (name, tuple(payload.features), tuple(payload.predictions))
+                groups.setdefault(key, []).append(payload)
+            for (name, _, _), payloads in groups.items():
+                self._observe(self._state(name), payloads, now)
 
-    def _observe(self, pair: Captured, payload: Decoded, now: float) -> None:
-        name = self.options.model or payload.model or "default"
-        key = self._model_key(name)
-        counters = self.models.get(key)
-        if counters is None:
-            counters = self.models[key] = ModelCounters()
-        counters.requests += 1
-        counters.rows += payload.n_rows
+    def _name(self, payload: Decoded) -> str:
+        return self.options.model or payload.model or "default"
+
+    def _redacted(self, payload: Decoded) -> Decoded:
+        redact = self.policies.redact
+        if not redact:
+            return payload
+        return Decoded(
+            payload.protocol,
+            payload.model,
+            payload.n_rows,
+            _without(payload.features, redact),
+            _without(payload.predictions, redact),
+            payload.probabilities,
+        )
+
+    def _observe(self, state: ModelState, payloads: list[Decoded], now: float) -> None:
+        """Fold payloads with the same columns into the windows in one vectorised update."""
+        # One update per column per batch: the per-call cost dominates for small requests.
+        first = payloads[0]
+        rows = sum(p.n_rows for p in payloads)
+        features = {k: [v for p in payloads for v in p.features[k]] for k in first.features}
+        predictions = {
+            k: [v for p in payloads for v in p.predictions[k]] for k in first.predictions
+        }
+        state.requests += len(payloads)
+        state.rows += rows
+        state.windows.observe(features, predictions, rows, now, requests=len(payloads))
+        if self.bootstrap is not None:
+            self._bootstrap(features, predictions, rows)
+
+    def _outcomes(self, state: ModelState, pair: Captured, payload: Decoded, now: float) -> None:
+        """Count label-free figures and keep what a later label needs."""
+        features, predictions = payload.features, payload.predictions
+        predicted = predictions.get("prediction")
+        if not predicted:
+            return
+        groups = self._groups(pair, features, payload.n_rows)
+        probabilities: Sequence[Probability] | None = payload.probabilities or (
+            predictions.get("probability")
+        )  # type: ignore[assignment]
+        start = state.outcomes.record_prediction(now, predicted, probabilities, groups)
+        state.predictions.put(pair.request_id, start, predicted, probabilities, groups, now)
+
+    def _groups(
+        self, pair: Captured, features: Columns, n_rows: int
+    ) -> list[tuple[str, ...]] | None:
+        attributes = self.policies.attributes
+        if not attributes:
+            return None
+        columns = [_attribute_values(a, pair, features, n_rows) for a in attributes]
+        return list(zip(*columns, strict=True))
+
+    def _bootstrap(self, features: Columns, predictions: Columns, n_rows: int) -> None:
+        assert self.bootstrap is not None
+        if self.bootstrap.add_live(features, predictions, n_rows):
+            reference = self.bootstrap.build()
+            self.bootstrap = None
+            log.info("reference bootstrapped from %d live rows", reference.rows)
+            self._set_reference(reference)
+
+    def set_reference(self, reference: ReferenceProfile | None) -> None:
+        """Replace the reference (windows restart their sketches on the new bins)."""
+        with self.lock:
+            self.bootstrap = None
+            self._set_reference(reference)
+
+    def _set_reference(self, reference: ReferenceProfile | None) -> None:
+        self.reference = reference
+        for state in self.models.values():
+            state.windows.set_reference(reference)
+        for callback in self.on_reference:
+            callback(reference)
+
+    def feedback(self, body: bytes, now: float) -> FeedbackResult:
+        """Join posted labels to stored predictions (raises ValueError for a bad body)."""
+        parsed = parse_feedback(body)
+        with self.lock:
+            states = list(self.models.values())
+            remaining, invalid = list(parsed.items), parsed.invalid
+            total = FeedbackResult(0, 0, 0, 0)
+            for state in states:
+                held = [i for i in remaining if i.request_id in state.predictions]
+                if not held:
+                    continue
+                result, matched = apply_feedback(state.predictions, held, now)
+                state.outcomes.record_joins(matched)
+                total = total + result
+                ids = {i.request_id for i in held}
+                remaining = [i for i in remaining if i.request_id not in ids]
+            total = total + FeedbackResult(0, len(remaining), 0, invalid)
+            self.feedback_totals = self.feedback_totals + total
+        return total
+
+
+def _without(columns: Columns, names: frozenset[str]) -> Columns:
+    return {k: v for k, v in columns.items() if k not in names}
+
+
+def _attribute_values(
+    attribute: Attribute, pair: Captured, features: Columns, n_rows: int
+) -> list[str]:
+    if attribute.source == "feature":
+        column = features.get(attribute.name)
+        if column is None:
+            return ["missing"] * n_rows
+        return ["missing" if v is None else _text(v) for v in column]
+    if attribute.source == "header":
+        found = next((v for k, v in pair.request_headers if k.lower() == attribute.name), None)
+    else:
+        values = urllib.parse.parse_qs(pair.query).get(attribute.name)
+        found = values[0] if values else None
+    return [found if found else "missing"] * n_rows
+
+
+def _text(value: float | str) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

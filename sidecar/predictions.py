@@ -93,6 +93,9 @@ class PredictionStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._entries
+
     def nbytes(self) -> int:
         """Approximate memory held by the entries, in bytes."""
         return self._nbytes

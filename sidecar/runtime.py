@@ -15,9 +15,12 @@ import aiohttp
 
 from sidecar.analysis import AnalysisWorker, BudgetController
 from sidecar.capture import Capture, Sampler, SamplingPolicy
-from sidecar.config import Settings
+from sidecar.config import ConfigError, Settings
 from sidecar.monitor import Monitor, MonitorOptions
+from sidecar.policies import build_policies
 from sidecar.proxy import Forwarder, ProxySettings
+from sidecar.reference import ReferenceProfile, load_reference
+from sidecar.status import StatusSources
 from sidecar.telemetry import HttpMetrics, Telemetry
 
 log = logging.getLogger("sidecar")
@@ -31,6 +34,12 @@ class Runtime:
 
     def __init__(self, settings: Settings, environ: dict[str, str] | None = None) -> None:
         self.settings = settings
+        self.policies = build_policies(settings)
+        self.admin_token = read_admin_token(settings)
+        reference, bootstrap = _reference(settings.reference)
+        header_attributes = frozenset(
+            a.name.encode("latin-1") for a in self.policies.attributes if a.source == "header"
+        )
         self.telemetry = Telemetry.create(os.environ if environ is None else environ)
         self.http_metrics = HttpMetrics(self.telemetry)
         self.capture = Capture(
@@ -43,12 +52,18 @@ class Runtime:
             ),
             max_bytes=settings.capture_max_bytes,
             queue_size=settings.queue_size,
+            extra_headers=header_attributes,
         )
         self.monitor = Monitor(
             MonitorOptions(
                 protocol=None if settings.protocol == "auto" else settings.protocol,
                 model=settings.model,
-            )
+                window_seconds=settings.window_seconds,
+                rolling_windows=settings.rolling_windows,
+                policies=self.policies,
+            ),
+            reference=reference,
+            bootstrap=bootstrap,
         )
         self.worker = AnalysisWorker(
             self.capture,
@@ -63,9 +78,17 @@ class Runtime:
                 host_header=settings.upstream_host_header,
                 max_connections=settings.max_connections,
                 request_id_header=settings.request_id_header,
+                drop_headers=header_attributes if self.policies.strip_headers else frozenset(),
             ),
             metrics=self.http_metrics,
             capture=self.capture,
+        )
+        self.status_sources = StatusSources(
+            self.monitor,
+            self.http_metrics.stats,
+            self.capture,
+            self.worker,
+            settings.analysis_cpu_share,
         )
         parts = urlsplit(settings.upstream)
         self._upstream_host = parts.hostname or "127.0.0.1"
@@ -103,3 +126,32 @@ class Runtime:
             except Exception as exc:
                 return False, f"upstream {health} failed: {type(exc).__name__}"
         return True, "upstream accepts connections"
+
+
+def _reference(value: str | None) -> tuple[ReferenceProfile | None, bool]:
+    """The reference profile named in settings; `bootstrap` builds one from live rows."""
+    if not value:
+        return None, False
+    if value == "bootstrap":
+        return None, True
+    try:
+        return load_reference(value), False
+    except ValueError as exc:
+        raise ConfigError(f"reference={value!r}: {exc}") from None
+
+
+def read_admin_token(settings: Settings) -> str | None:
+    """The admin token from settings or from the file a mounted Secret provides."""
+    if settings.admin_token:
+        return str(settings.admin_token)
+    path = settings.admin_token_file
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"admin_token_file={path!r} cannot be read: {exc.strerror}") from None
+    if not token:
+        raise ConfigError(f"admin_token_file={path!r} is empty")
+    return token

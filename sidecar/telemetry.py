@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from sidecar import __version__
 from sidecar.decoders.routes import route_template
+from sidecar.http_stats import RequestStats
 
 DURATION_BUCKETS: tuple[float, ...] = (
     0.0005,
@@ -183,6 +185,7 @@ class HttpMetrics:
             "sidecar.responses", unit="{response}", description="Responses by status class."
         )
         self._method_attrs: dict[str, Mapping[str, str]] = {}
+        self.stats = RequestStats(DURATION_BUCKETS)
 
     def method_attributes(self, method: str) -> Mapping[str, str]:
         """Cached `{http.request.method: method}`, bounded to the standard methods."""
@@ -220,6 +223,7 @@ class HttpMetrics:
             self.errors.add(1, _KIND_ATTRS.get(error_kind, _KIND_ATTRS["other"]))
         if status:
             self.responses.add(1, _CLASS_ATTRS[min(status // 100, 5)])
+        self.stats.record(time.time(), status, duration, error_kind == "timeout")
 
 
 _METHODS = frozenset(

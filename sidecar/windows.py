@@ -249,14 +249,15 @@ class WindowStore:
         predictions: Mapping[str, ColumnData],
         n_rows: int,
         now: float,
+        requests: int = 1,
     ) -> None:
-        """Add one decoded request's rows (columns of n_rows values) to the window of `now`."""
+        """Add decoded rows (columns of n_rows values, from `requests` requests) at `now`."""
         window = self._window(now)
         if window is None:
             self.late_rows += n_rows
             return
         window.rows += n_rows
-        window.requests += 1
+        window.requests += requests
         for group, columns in (("features", features), ("predictions", predictions)):
             for name, values in columns.items():
                 self._observe_column(window, group, name, split_column(values))

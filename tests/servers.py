@@ -114,10 +114,19 @@ async def _status(request: Request) -> Response:
     return Response(b"" if code in (204, 304) else b"status body", status_code=code)
 
 
+def _score(row: object) -> float | int:
+    if isinstance(row, list):
+        return sum(row)
+    if isinstance(row, dict):
+        # A toy classifier over named features: class 1 when x0 > 0.
+        return int(float(row.get("x0") or 0.0) > 0.0)
+    return 0
+
+
 async def _predict(request: Request) -> Response:
     payload = await request.json()
     rows = payload.get("instances", [])
-    return JSONResponse({"predictions": [sum(r) if isinstance(r, list) else 0 for r in rows]})
+    return JSONResponse({"predictions": [_score(r) for r in rows]})
 
 
 def upstream_app() -> Starlette:

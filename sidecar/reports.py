@@ -1,0 +1,150 @@
+"""JSON reports over the monitor's state: drift, data quality, performance and fairness.
+
+Each function takes the monitor, a model name (None: the busiest model), a window view
+(`current`, `previous`, `rolling`) and `now`, reads a snapshot under the monitor's lock and
+computes the statistics outside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sidecar.drift import DriftReport, drift_report
+from sidecar.monitor import Monitor
+from sidecar.outcomes import OutcomeSnapshot
+from sidecar.quality import (
+    ColumnCounts,
+    FeatureSpec,
+    QualityReport,
+    Schema,
+    WindowTotals,
+    assess_quality,
+    schema_from_window,
+)
+from sidecar.reference import ReferenceProfile
+from sidecar.windows import WINDOW_VIEWS, WindowState
+
+
+class UnknownModel(LookupError):
+    """No traffic has been seen for the model asked about."""
+
+
+def check_view(which: str) -> str:
+    """`which` if it names a window view, else ValueError."""
+    if which not in WINDOW_VIEWS:
+        raise ValueError(f"window={which!r} is not one of {', '.join(WINDOW_VIEWS)}")
+    return which
+
+
+def _window(
+    monitor: Monitor, model: str | None, which: str, now: float
+) -> tuple[str, WindowState, int, ReferenceProfile | None]:
+    with monitor.lock:
+        found = monitor.model(model)
+        if found is None:
+            raise UnknownModel(model or "any model")
+        name, state = found
+        snapshot = state.windows.snapshot(check_view(which), now)
+        span = {state.windows.window_start(s) for s in (snapshot.start, snapshot.end - 1e-9)}
+        first, last = min(span), max(span)
+        errors = sum(n for start, n in state.payload_errors.items() if first <= start <= last)
+        return name, snapshot, errors, monitor.reference
+
+
+def drift(monitor: Monitor, model: str | None, which: str, now: float) -> DriftReport:
+    """Reference vs the chosen window, with the configured drift policy."""
+    _, snapshot, _, reference = _window(monitor, model, which, now)
+    return drift_report(reference, snapshot, monitor.policies.drift)
+
+
+def drift_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
+    """The `/api/v1/drift` document."""
+    name, snapshot, _, reference = _window(monitor, model, which, now)
+    return drift_report(reference, snapshot, monitor.policies.drift).to_json(name)
+
+
+def _schema(
+    reference: ReferenceProfile | None, columns: dict[str, ColumnCounts], totals: WindowTotals
+) -> Schema:
+    if reference is None:
+        # Without a reference, expect what the window itself saw.
+        return schema_from_window(columns, totals)
+    features = tuple(
+        FeatureSpec(name, "numeric" if p.kind == "numeric" else "categorical", p.minimum, p.maximum)
+        for name, p in reference.features.items()
+    )
+    return Schema(features, None)
+
+
+def quality(monitor: Monitor, model: str | None, which: str, now: float) -> QualityReport:
+    """Data quality of the chosen window against the reference schema (or the window's own)."""
+    _, snapshot, errors, reference = _window(monitor, model, which, now)
+    columns: dict[str, ColumnCounts] = {}
+    for name, sketch in snapshot.features.items():
+        counts = sketch.quality
+        columns[name] = ColumnCounts(
+            rows=snapshot.rows,
+            present=counts.present,
+            missing=counts.missing,
+            nan=counts.non_finite,
+            type_mismatch=counts.type_mismatch,
+            out_of_range=counts.out_of_range,
+            kind="numeric" if sketch.kind == "numeric" else "categorical",
+        )
+    requests = snapshot.requests + errors
+    totals = WindowTotals(
+        rows=snapshot.rows,
+        requests=requests,
+        payload_errors=errors,
+        rows_per_request_sum=snapshot.rows,
+        rows_per_request_count=snapshot.requests,
+    )
+    return assess_quality(
+        _schema(reference, columns, totals), columns, totals, snapshot.unexpected_features
+    )
+
+
+def quality_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
+    """The `/api/v1/quality` document."""
+    name, snapshot, _, _ = _window(monitor, model, which, now)
+    report = quality(monitor, name, which, now).to_json()
+    return {"model": name, "window": _span(snapshot.start, snapshot.end), **report}
+
+
+def outcomes(
+    monitor: Monitor, model: str | None, which: str, now: float
+) -> tuple[str, OutcomeSnapshot]:
+    """Performance and fairness of the predictions made in the chosen window."""
+    with monitor.lock:
+        found = monitor.model(model)
+        if found is None:
+            raise UnknownModel(model or "any model")
+        name, state = found
+        return name, state.outcomes.snapshot(check_view(which), now)
+
+
+def performance_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
+    """The `/api/v1/performance` document."""
+    name, snapshot = outcomes(monitor, model, which, now)
+    data = snapshot.to_json()
+    data.pop("fairness", None)
+    return {"model": name, **data}
+
+
+def fairness_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
+    """The `/api/v1/fairness` document."""
+    name, snapshot = outcomes(monitor, model, which, now)
+    data = snapshot.to_json()
+    return {
+        "model": name,
+        "window_start": data.get("window_start"),
+        "window_end": data.get("window_end"),
+        "attributes": [a.label for a in monitor.policies.attributes],
+        "fairness": data.get("fairness"),
+    }
+
+
+def _span(start: float, end: float) -> dict[str, str]:
+    from sidecar.drift import _iso
+
+    return {"start": _iso(start), "end": _iso(end)}

@@ -1,0 +1,123 @@
+"""The status report: one verdict per signal over the current window and the last hour.
+
+Signals come from `sidecar.signals` and `sidecar.slo`; this module only gathers their inputs from
+the running sidecar (monitor windows, outcome windows, request stats, capture counters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sidecar import reports, signals, slo
+from sidecar.analysis import AnalysisWorker
+from sidecar.capture import Capture
+from sidecar.http_stats import RequestStats
+from sidecar.monitor import Monitor
+from sidecar.signals import Signal, StatusReport
+from sidecar.sketches.column import CategoricalColumnSketch, NumericColumnSketch
+from sidecar.thresholds import StatusThresholds
+
+PRIMARY_METRIC = {"classification": "accuracy", "regression": "rmse"}
+FAIRNESS_METRIC = "demographic_parity_difference"
+
+
+@dataclass
+class StatusSources:
+    """What the status report reads."""
+
+    monitor: Monitor
+    stats: RequestStats
+    capture: Capture
+    worker: AnalysisWorker
+    cpu_cap: float
+
+
+def _model_signals(monitor: Monitor, t: StatusThresholds, now: float) -> list[Signal]:
+    try:
+        drift = reports.drift(monitor, None, "current", now)
+        quality = reports.quality(monitor, None, "current", now)
+        _, outcome = reports.outcomes(monitor, None, "current", now)
+    except reports.UnknownModel:
+        return [signals.unknown("model", "no sampled traffic yet")]
+    found = [
+        *signals.quality_signals(quality, t),
+        signals.feature_drift(
+            [n for n, c in drift.features.items() if c.drift], len(drift.features), t
+        ),
+        signals.dataset_drift(drift.share, drift.total, t),
+        signals.prediction_drift(
+            [n for n, c in drift.predictions.items() if c.drift], len(drift.predictions), t
+        ),
+        _collapse(monitor, t, now),
+    ]
+    performance = outcome.performance
+    found.append(
+        signals.low_confidence(
+            performance.confidence_rows,
+            round((performance.low_confidence_share or 0.0) * performance.confidence_rows),
+            t,
+        )
+    )
+    metric = PRIMARY_METRIC.get(performance.task, "accuracy")
+    found.append(
+        signals.performance(metric, getattr(performance, metric), performance.labelled_rows, t)
+    )
+    if outcome.fairness is not None and outcome.fairness.attributes:
+        gaps = [
+            (a.demographic_parity_difference, min((g.rows for g in a.groups), default=0))
+            for a in outcome.fairness.attributes
+        ]
+        value, smallest = max(gaps, key=lambda gap: gap[0] if gap[0] is not None else -1.0)
+        found.append(signals.fairness(FAIRNESS_METRIC, value, smallest, t))
+    return found
+
+
+def _collapse(monitor: Monitor, t: StatusThresholds, now: float) -> Signal:
+    with monitor.lock:
+        found = monitor.model(None)
+        if found is None:
+            return signals.unknown("prediction_collapse", "no predictions yet")
+        sketch = found[1].windows.snapshot("current", now).predictions.get("prediction")
+        reference = monitor.reference
+    if isinstance(sketch, CategoricalColumnSketch):
+        counts = sketch.counts
+        top = max(
+            [
+                int(counts.counts.max()) if len(counts.counts) else 0,
+                *(n for _, n in counts.new.top(1)),
+            ]
+        )
+        rows = counts.total
+        return signals.prediction_collapse(rows, top / rows if rows else None, None, t)
+    if isinstance(sketch, NumericColumnSketch):
+        profile = reference.predictions.get("prediction") if reference is not None else None
+        ref_std = profile.std if profile is not None else None
+        rows = sketch.moments.count
+        return signals.prediction_collapse(rows, None, sketch.moments.std, t, ref_std)
+    return signals.unknown("prediction_collapse", "no decoded prediction column")
+
+
+def _traffic_signals(sources: StatusSources, t: StatusThresholds, now: float) -> list[Signal]:
+    stats = sources.stats
+    short, hour = stats.span(now, 300), stats.span(now, 3600)
+    capture = sources.capture
+    dropped = sum(capture.dropped.values())
+    decode_errors = sum(sources.monitor.decode_errors.values())
+    analysed = sum(state.requests for state in sources.monitor.models.values())
+    return [
+        slo.upstream_errors(short.total, short.errors_5xx, t),
+        slo.upstream_timeouts(short.total, short.timeouts, t),
+        slo.latency_slo(stats.bounds, short.latency_counts, t),
+        slo.error_budget_burn(short.total, short.errors_5xx, hour.total, hour.errors_5xx, t),
+        slo.capture_drops(capture.sampled, dropped, t),
+        slo.decode_errors(analysed, decode_errors, t),
+        slo.queue_saturation(capture.queue.qsize(), capture.queue.maxsize, t),
+        slo.analysis_cpu(sources.worker.cpu_share, sources.cpu_cap, t),
+    ]
+
+
+def status_report(sources: StatusSources, now: float) -> StatusReport:
+    """Every signal's verdict, and the overall one."""
+    t = sources.monitor.policies.status
+    found = _model_signals(sources.monitor, t, now) + _traffic_signals(sources, t, now)
+    return StatusReport(tuple(found), generated_at=now)
