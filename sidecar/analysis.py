@@ -26,6 +26,10 @@ BATCH = 256
 ADJUST_EVERY = 1.0
 """Seconds between budget adjustments."""
 
+LINGER = 0.05
+"""After a batch smaller than `BATCH`, wait this long so the next one is bigger: sketch updates
+cost ~0.6 ms per single-row batch and ~0.005 ms per row in batches of 200."""
+
 MIN_RATE = 0.001
 """The budget never lowers sampling below one request in a thousand."""
 
@@ -83,7 +87,7 @@ class AnalysisWorker:
         """Block until the queue is empty and the worker has nothing in hand (for tests)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.capture.queue.empty() and self._idle.is_set():
+            if not self.capture.queue and self._idle.is_set():
                 return True
             time.sleep(0.01)
         return False
@@ -103,6 +107,8 @@ class AnalysisWorker:
                     self.failures += 1
                     log.exception("analysis of %d captured pairs failed", len(batch))
                 cpu += time.thread_time() - started
+                if len(batch) < BATCH:
+                    self._stop.wait(LINGER)
             elapsed = time.monotonic() - window_start
             if elapsed >= ADJUST_EVERY:
                 self.cpu_share = cpu / elapsed

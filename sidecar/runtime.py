@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from sidecar.analysis import AnalysisWorker, BudgetController
+from sidecar.analysis_metrics import register_analysis_metrics
 from sidecar.capture import Capture, Sampler, SamplingPolicy
 from sidecar.config import ConfigError, Settings
 from sidecar.monitor import Monitor, MonitorOptions
+from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
 from sidecar.proxy import Forwarder, ProxySettings
 from sidecar.reference import ReferenceProfile, load_reference
@@ -90,12 +93,18 @@ class Runtime:
             self.worker,
             settings.analysis_cpu_share,
         )
+        register_analysis_metrics(self.telemetry, self)
+        self.state_store = StateStore(settings.state_dir) if settings.state_dir else None
+        self._snapshots: asyncio.Task[None] | None = None
         parts = urlsplit(settings.upstream)
         self._upstream_host = parts.hostname or "127.0.0.1"
         self._upstream_port = parts.port or (443 if parts.scheme == "https" else 80)
 
     async def startup(self) -> None:
         """Open connections and start background work."""
+        if self.state_store is not None:
+            self.state_store.restore(self.monitor, time.time())
+            self._snapshots = asyncio.ensure_future(self._snapshot_loop(self.state_store))
         await self.forwarder.startup()
         self.worker.start()
 
@@ -103,7 +112,20 @@ class Runtime:
         """Stop background work, close connections, flush telemetry."""
         await self.forwarder.shutdown()
         self.worker.stop()
+        if self._snapshots is not None:
+            self._snapshots.cancel()
+        if self.state_store is not None:
+            await asyncio.to_thread(self.state_store.save, self.monitor, time.time())
         self.telemetry.shutdown()
+
+    async def _snapshot_loop(self, store: StateStore) -> None:
+        interval = float(self.settings.snapshot_interval)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(store.save, self.monitor, time.time())
+            except Exception:  # a failed snapshot never stops the sidecar
+                log.exception("state snapshot to %s failed", store.directory)
 
     async def upstream_ready(self) -> tuple[bool, str]:
         """Whether the upstream accepts connections (and answers its health path, if set)."""

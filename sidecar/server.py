@@ -13,6 +13,7 @@ import gc
 import logging
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -106,6 +107,9 @@ class SidecarProcess:
     def run(self) -> None:
         """Serve in this (main) thread with signal handling, using uvloop when available."""
         gc.set_threshold(50_000, 20, 20)
+        # The analysis thread shares the GIL with the event loop: a 1 ms switch interval (default
+        # 5 ms) bounds how long a sketch update can hold a proxied request back.
+        sys.setswitchinterval(0.001)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop())
         try:

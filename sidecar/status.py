@@ -111,7 +111,7 @@ def _traffic_signals(sources: StatusSources, t: StatusThresholds, now: float) ->
         slo.error_budget_burn(short.total, short.errors_5xx, hour.total, hour.errors_5xx, t),
         slo.capture_drops(capture.sampled, dropped, t),
         slo.decode_errors(analysed, decode_errors, t),
-        slo.queue_saturation(capture.queue.qsize(), capture.queue.maxsize, t),
+        slo.queue_saturation(capture.depth, capture.queue_size, t),
         slo.analysis_cpu(sources.worker.cpu_share, sources.cpu_cap, t),
     ]
 

@@ -70,7 +70,7 @@ class TestCapture:
         tap.request_chunk(b"x" * 60)
         tap.response_start(200, [])
         tap.finish(200, 0.01, 0.005, complete=True)
-        assert capture.dropped["too_large"] == 1 and capture.queue.empty()
+        assert capture.dropped["too_large"] == 1 and not capture.queue
 
     def test_full_queue_drops_and_counts(self) -> None:
         """With room for two pairs, the third is dropped as queue_full."""
@@ -94,7 +94,7 @@ class TestCapture:
         tap = capture.begin(_scope(), "r", 0.0)
         assert tap is not None
         tap.finish(502, 0.01, None, complete=False)
-        assert capture.dropped["incomplete"] == 1 and capture.queue.empty()
+        assert capture.dropped["incomplete"] == 1 and not capture.queue
 
 
 class TestBudget:
