@@ -23,7 +23,7 @@ import httpx
 
 from sidecar.feedback import DEFAULT_MAX_ITEMS, FeedbackResult
 
-DEFAULT_ADMIN_URL = "http://127.0.0.1:9090"
+DEFAULT_ADMIN_URL = "http://127.0.0.1:9464"
 DEFAULT_BATCH_SIZE = 1_000
 DEFAULT_TIMEOUT_SECONDS = 30.0
 FEEDBACK_PATH = "/api/v1/feedback"
