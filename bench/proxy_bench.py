@@ -57,6 +57,8 @@ BAR_NO_COLLAPSE = 0.90
 BAR_ADDED_P50_MS = 1.0
 BAR_ADDED_P99_MS = 3.0
 BAR_CPU_MS = 0.2
+BAR_CAPTURE_SHARE = 0.90
+"""Issue 3: throughput with sampling 1.0 at least 90% of the same sidecar with sampling 0.0."""
 
 
 def request_body(features: int = DEFAULT_FEATURES) -> bytes:
@@ -414,7 +416,7 @@ class Target:
 
 def start_targets(args: argparse.Namespace, processes: Processes, workdir: Path) -> list[Target]:
     """Start the upstream, nginx proxy_pass and the sidecar; wait until each answers."""
-    up, ref, side, admin = free_ports(4)
+    up, ref, side, admin, bare, bare_admin = free_ports(6)
     pin = ["taskset", "-c"]
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     conf = nginx_conf(workdir, "upstream", up, DEFAULT_RESPONSE)
@@ -434,16 +436,31 @@ def start_targets(args: argparse.Namespace, processes: Processes, workdir: Path)
     command += ["--sample-rate", f"{args.sample_rate:g}"]
     pid = processes.start("sidecar", command, env)
     sidecar = Target("sidecar", f"http://127.0.0.1:{side}{DEFAULT_PATH}", [pid])
+    # The same sidecar with sampling off: the capture-cost baseline of issue 3.
+    command = [*pin, args.proxy_cpu, sys.executable, "-m", "sidecar", "run"]
+    command += ["--upstream", f"http://127.0.0.1:{up}", "--host", "127.0.0.1"]
+    command += ["--port", str(bare), "--admin-port", str(bare_admin), "--log-level", "warning"]
+    command += ["--sample-rate", "0"]
+    pid = processes.start("nosample", command, env)
+    unsampled = Target("nosample", f"http://127.0.0.1:{bare}{DEFAULT_PATH}", [pid])
     body = request_body()
     for target in (direct, reference):
         wait_ready(target.url, processes, body, DEFAULT_STARTUP_SECONDS)
     wait_ready(f"http://127.0.0.1:{admin}/readyz", processes, None, DEFAULT_STARTUP_SECONDS)
     wait_ready(sidecar.url, processes, body, DEFAULT_STARTUP_SECONDS)
+    wait_ready(unsampled.url, processes, body, DEFAULT_STARTUP_SECONDS)
     reference.pids = descendants(reference.pids[0])
-    return [direct, reference, sidecar]
+    return [direct, reference, sidecar, unsampled]
 
 
-LOADS = (("direct", 16), ("nginx", 16), ("nginx", 64), ("sidecar", 16), ("sidecar", 64))
+LOADS = (
+    ("direct", 16),
+    ("nginx", 16),
+    ("nginx", 64),
+    ("sidecar", 16),
+    ("sidecar", 64),
+    ("nosample", 16),
+)
 
 
 def measure_all(
@@ -540,10 +557,11 @@ def print_tables(
 def bars(
     table: dict[tuple[str, int], Figures], paced: dict[str, dict[str, Any]], sample_rate: float
 ) -> list[tuple[bool, str]]:
-    """The four bars of issue 2: (passed, one line with the figures and the ratio)."""
+    """The bars of issues 2 and 3: (passed, one line with the figures and the ratio)."""
     side16, side64 = table[("sidecar", 16)], table[("sidecar", 64)]
-    nginx16 = table[("nginx", 16)]
+    nginx16, bare16 = table[("nginx", 16)], table[("nosample", 16)]
     share = side16.rps / nginx16.rps if nginx16.rps else 0.0
+    capture = side16.rps / bare16.rps if bare16.rps else 0.0
     collapse = side64.rps / side16.rps if side16.rps else 0.0
     p50 = paced["sidecar"]["p50_ms"] - paced["direct"]["p50_ms"]
     p99 = paced["sidecar"]["p99_ms"] - paced["direct"]["p99_ms"]
@@ -564,6 +582,11 @@ def bars(
             p50 <= BAR_ADDED_P50_MS and p99 <= BAR_ADDED_P99_MS,
             f"added latency at fixed rate: p50 +{p50:.3f} ms, p99 +{p99:.3f} ms over direct "
             f"(bars <= {BAR_ADDED_P50_MS:g} ms, <= {BAR_ADDED_P99_MS:g} ms)",
+        ),
+        (
+            capture >= BAR_CAPTURE_SHARE,
+            f"capture cost c=16: sample rate {sample_rate:g} {side16.rps:,.0f} req/s = "
+            f"{capture:.1%} of sample rate 0 {bare16.rps:,.0f} (bar >= {BAR_CAPTURE_SHARE:.0%})",
         ),
         (
             cpu <= BAR_CPU_MS,
