@@ -240,6 +240,64 @@ class Monitor:
             self.feedback_totals = self.feedback_totals + total
         return total
 
+    # --- State snapshots for sidecar.persistence (callers hold `self.lock`) ----------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain-data copy of the per-model state, decode error counts and feedback totals."""
+        return {
+            "decode_errors": [[p, r, n] for (p, r), n in self.decode_errors.items()],
+            "feedback_totals": self.feedback_totals.to_json(),
+            "models": {
+                name: {
+                    "windows": state.windows.to_dict(),
+                    "outcomes": state.outcomes.to_dict(),
+                    "predictions": state.predictions.to_dict(),
+                    "payload_errors": [[s, n] for s, n in state.payload_errors.items()],
+                    "requests": state.requests,
+                    "rows": state.rows,
+                }
+                for name, state in self.models.items()
+            },
+        }
+
+    def load_state(
+        self,
+        data: dict[str, Any],
+        sketched_on: ReferenceProfile | None,
+        reference: ReferenceProfile | None,
+        now: float,
+    ) -> None:
+        """Replace the state with `state_dict()` output, all or nothing (raises on bad data).
+
+        `sketched_on` is the reference the saved sketches were built on; `reference` the one to
+        use from now on (when they differ, windows keep their totals and restart their sketches).
+        """
+        saved_models, saved_reference = self.models, self.reference
+        self.models, self.reference = {}, sketched_on
+        try:
+            for name, raw in data["models"].items():
+                state = self._state(str(name))
+                state.windows = WindowStore.from_dict(raw["windows"], sketched_on)
+                state.outcomes.load_dict(raw["outcomes"])
+                # The saved entries under the current bounds, not the saved ones.
+                bounds = {
+                    "max_entries": state.predictions.max_entries,
+                    "ttl_seconds": state.predictions.ttl_seconds,
+                    "max_bytes": state.predictions.max_bytes,
+                }
+                state.predictions = PredictionStore.from_dict({**raw["predictions"], **bounds})
+                state.predictions.expire(now)
+                state.payload_errors = Counter({float(s): int(n) for s, n in raw["payload_errors"]})
+                state.requests, state.rows = int(raw["requests"]), int(raw["rows"])
+            decode_errors = Counter({(str(p), str(r)): int(n) for p, r, n in data["decode_errors"]})
+            feedback_totals = FeedbackResult.from_json(data["feedback_totals"])
+        except Exception:
+            self.models, self.reference = saved_models, saved_reference
+            raise
+        self.decode_errors, self.feedback_totals = decode_errors, feedback_totals
+        if reference is not sketched_on:
+            self._set_reference(reference)
+
 
 def _without(columns: Columns, names: frozenset[str]) -> Columns:
     return {k: v for k, v in columns.items() if k not in names}

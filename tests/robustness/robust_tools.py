@@ -1,0 +1,94 @@
+"""Helpers of the fault and abuse suite: captured pairs, subprocess sidecars, raw sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from sidecar.records import Captured
+
+MODEL_PATH = "/v1/models/m:predict"
+
+
+def pair(
+    request_id: str,
+    rows: Sequence[dict[str, object]],
+    predictions: Sequence[object],
+    started: float = 0.0,
+    path: str = MODEL_PATH,
+) -> Captured:
+    """A sampled KServe v1 request/response pair."""
+    return Captured(
+        request_id=request_id,
+        method="POST",
+        path=path,
+        query="",
+        status=200,
+        request_headers=(("content-type", "application/json"),),
+        request_body=json.dumps({"instances": list(rows)}).encode(),
+        response_body=json.dumps({"predictions": list(predictions)}).encode(),
+        started=started,
+        duration=0.01,
+    )
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SidecarSubprocess:
+    """`python -m sidecar run` in a child process, stderr collected to a file."""
+
+    def __init__(self, upstream: str, log_path: Path, *args: str) -> None:
+        self.port, self.admin_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_url = f"http://127.0.0.1:{self.admin_port}"
+        self.log_path = log_path
+        command = [sys.executable, "-m", "sidecar", "run", "--upstream", upstream]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--admin-port", str(self.admin_port), *args]
+        self._log = open(log_path, "ab")  # closed in stop()
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=self._log, env={**os.environ}
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until /healthz answers (raises RuntimeError when the process died)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sidecar exited {self.process.returncode}: {self.log()}")
+            try:
+                if httpx.get(self.admin_url + "/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"sidecar did not start: {self.log()}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, wait for the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._log.close()
+
+    def log(self) -> str:
+        """Everything the process wrote to stderr so far."""
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
