@@ -1,85 +1,35 @@
-"""`sidecar feedback FILE` against a real HTTP server.
-
-The real `POST /api/v1/feedback` endpoint is the admin app's (wired by the lead); this stand-in
-is a tiny starlette app served by uvicorn on 127.0.0.1 that uses the same parsing and joining
-code (`sidecar.feedback`, `sidecar.predictions`), so the command is exercised over real HTTP.
-"""
+"""`sidecar feedback FILE` against a real sidecar's `POST /api/v1/feedback`."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from servers import ThreadedUvicorn, running_sidecar
 
 from sidecar import feedback_command
-from sidecar.feedback import FeedbackTooLarge, apply_feedback, parse_feedback
-from sidecar.predictions import PredictionStore
 
 TOKEN = "s3cret"
 
 
-def _app(store: PredictionStore, calls: list[int]) -> Starlette:
-    async def feedback(request: Request) -> JSONResponse:
-        if request.headers.get("authorization") != f"Bearer {TOKEN}":
-            return JSONResponse({"error": "unauthorised"}, status_code=401)
-        try:
-            parsed = parse_feedback(await request.body())
-        except FeedbackTooLarge as exc:
-            return JSONResponse({"error": str(exc)}, status_code=413)
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        calls.append(len(parsed.items) + parsed.invalid)
-        result, _ = apply_feedback(store, parsed.items, 1.0, parsed.invalid)
-        return JSONResponse(result.to_json())
-
-    return Starlette(routes=[Route("/api/v1/feedback", feedback, methods=["POST"])])
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.contextmanager
-def _serve(app: Starlette) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-    server = _Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[str, PredictionStore, list[int]]]:
-    store = PredictionStore()
-    for i in range(25):
-        store.put(f"r{i}", 0.0, ["1"], None, None, 0.0)
-    calls: list[int] = []
-    with _serve(_app(store, calls)) as url:
-        yield url, store, calls
+def served(upstream: ThreadedUvicorn) -> Iterator[str]:
+    """A sidecar with an admin token that has seen requests r0..r24 (r21 carries two rows)."""
+    with running_sidecar(upstream.url, admin_token=TOKEN, analysis_cpu_share=1.0) as sc:
+        for i in range(25):
+            rows = [[1.0, 2.0], [0.5, 0.5]] if i == 21 else [[1.0, 2.0]]
+            httpx.post(
+                sc.url + "/v1/models/m:predict",
+                json={"instances": rows},
+                headers={"x-request-id": f"r{i}"},
+            )
+        assert sc.runtime.worker.wait_idle(10)
+        yield sc.admin_url
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -93,33 +43,31 @@ class TestFeedbackCommand:
 
     def test_csv_file_in_batches(
         self,
-        served: tuple[str, PredictionStore, list[int]],
+        served: str,
         tmp_path: Path,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """A CSV file is posted in batches and the summed counts are printed."""
-        url, _, calls = served
+        url = served
         lines = ["request_id,label"] + [f"r{i},1" for i in range(10)] + ["r0,0", "ghost,1"]
         path = tmp_path / "labels.csv"
         path.write_text("\n".join(lines) + "\n")
-        calls.clear()
         code = feedback_command.run(
             _args(str(path), "--admin", url, "--token", TOKEN, "--batch-size", "5")
         )
         out, err = capsys.readouterr()
         assert code == 0
         assert json.loads(out) == {"matched": 10, "unknown": 1, "duplicate": 1, "invalid": 0}
-        assert calls == [5, 5, 2]
         assert "posted 12 labels" in err
 
     def test_jsonl_file_with_batched_labels(
         self,
-        served: tuple[str, PredictionStore, list[int]],
+        served: str,
         tmp_path: Path,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        """JSON Lines rows may carry 'labels'; malformed rows are counted invalid by the server."""
-        url, _, _ = served
+        """JSON Lines rows may carry one label per row (`labels`); a row without one is invalid."""
+        url = served
         rows = [{"request_id": "r20", "label": "1"}, {"request_id": "r21", "labels": [1, 0]}]
         rows.append({"request_id": "r22"})
         path = tmp_path / "labels.jsonl"
@@ -127,16 +75,16 @@ class TestFeedbackCommand:
         code = feedback_command.run(_args(str(path), "--admin", url, "--token", TOKEN))
         assert code == 0
         counts = json.loads(capsys.readouterr().out)
-        assert counts == {"matched": 1, "unknown": 0, "duplicate": 0, "invalid": 2}
+        assert counts == {"matched": 2, "unknown": 0, "duplicate": 0, "invalid": 1}
 
     def test_rejected_batch_fails(
         self,
-        served: tuple[str, PredictionStore, list[int]],
+        served: str,
         tmp_path: Path,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """A refused batch (here a wrong token) exits 1 naming the status."""
-        url, _, _ = served
+        url = served
         path = tmp_path / "labels.csv"
         path.write_text("request_id,label\nr1,1\n")
         assert feedback_command.run(_args(str(path), "--admin", url, "--token", "wrong")) == 1
