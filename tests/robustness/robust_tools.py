@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,3 +93,70 @@ class SidecarSubprocess:
         """Everything the process wrote to stderr so far."""
         self._log.flush()
         return self.log_path.read_text(errors="replace")
+
+
+class RecordingUpstream:
+    """A raw TCP upstream that records every byte it receives and answers 200 `ok`."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(2)
+        data = b""
+        with conn:
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data:
+                    conn.sendall(OK_RESPONSE)
+                    # Whatever else arrives on this connection is recorded too.
+                    while chunk := conn.recv(65536):
+                        data += chunk
+            except OSError:
+                pass
+        with self._lock:
+            self.received.append(data)
+
+    def everything(self) -> bytes:
+        """All bytes received so far, joined."""
+        with self._lock:
+            return b"".join(self.received)
+
+    def close(self) -> None:
+        """Stop accepting."""
+        self._listener.close()
+
+
+OK_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+
+def exchange(port: int, raw: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes to 127.0.0.1:port and read until the server closes (or times out)."""
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(raw)
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return answer
