@@ -21,6 +21,7 @@ from typing import Any
 
 from sidecar.decoders import DecodeOptions, decode_pair
 from sidecar.decoders.routes import detect_model, protocol_for_path
+from sidecar.feature_export import FeatureExport
 from sidecar.feedback import FeedbackResult, apply_feedback, parse_feedback
 from sidecar.outcomes import OutcomeWindows
 from sidecar.policies import Attribute, Policies
@@ -174,8 +175,18 @@ class Monitor:
         state.requests += len(payloads)
         state.rows += rows
         state.windows.observe(features, predictions, rows, now, requests=len(payloads))
+        self._export_features(state, features)
         if self.bootstrap is not None:
             self._bootstrap(features, predictions, rows)
+
+    # Metrics export hook (sidecar.analysis_metrics sets it): exported-feature cap and
+    # cumulative rows per reference decile, which the window sketches cannot give (they reset).
+    feature_export: FeatureExport | None = None
+
+    def _export_features(self, state: ModelState, features: Columns) -> None:
+        """Feed the metrics exporter's feature cap and fleet-mergeable bin counters."""
+        if self.feature_export is not None:
+            self.feature_export.observe(state, features, self.reference)
 
     def _outcomes(self, state: ModelState, pair: Captured, payload: Decoded, now: float) -> None:
         """Count label-free figures and keep what a later label needs."""
