@@ -4,7 +4,10 @@ Instruments are created once on an SDK `MeterProvider`. A `PrometheusMetricReade
 process's own `CollectorRegistry` serves them on the admin `/metrics`; when the standard
 `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` variables are set, a
 periodic OTLP exporter pushes the same instruments. Both read the same aggregation, so they show
-the same values (Prometheus cumulative, OTLP cumulative by default).
+the same values (Prometheus cumulative, OTLP cumulative by default); docs/metrics.md ("Prometheus
+and OTLP") lists where the two differ. When an OTLP traces endpoint is set, `tracer` records a
+server span per proxied request (`sidecar.tracing`), and the duration histogram keeps exemplars
+pointing at those spans (SDK exemplar filter `trace_based`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -27,6 +31,10 @@ from prometheus_client import CollectorRegistry
 from sidecar import __version__
 from sidecar.decoders.routes import route_template
 from sidecar.http_stats import RequestStats
+from sidecar.tracing import RequestTracer, build_tracer
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 DURATION_BUCKETS: tuple[float, ...] = (
     0.0005,
@@ -113,6 +121,7 @@ class Telemetry:
 
     provider: MeterProvider
     registry: CollectorRegistry
+    tracer: RequestTracer | None = None
 
     @classmethod
     def create(cls, environ: Mapping[str, str] | None = None) -> Telemetry:
@@ -136,14 +145,15 @@ class Telemetry:
                 aggregation=ExplicitBucketHistogramAggregation(SIZE_BUCKETS),
             ),
         ]
-        provider = MeterProvider(
-            metric_readers=readers, resource=build_resource(environ), views=views
-        )
-        return cls(provider=provider, registry=registry)
+        resource = build_resource(environ)
+        provider = MeterProvider(metric_readers=readers, resource=resource, views=views)
+        return cls(provider=provider, registry=registry, tracer=build_tracer(environ, resource))
 
     def shutdown(self) -> None:
-        """Flush OTLP and stop the readers."""
+        """Flush OTLP metrics and spans, and stop the readers."""
         self.provider.shutdown()
+        if self.tracer is not None:
+            self.tracer.shutdown()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -166,6 +176,7 @@ class HttpMetrics:
 
     def __init__(self, telemetry: Telemetry) -> None:
         meter = telemetry.provider.get_meter("sidecar.proxy", __version__)
+        self.tracer = telemetry.tracer
         self.duration = meter.create_histogram(
             "http.server.request.duration",
             unit="s",
@@ -228,13 +239,17 @@ class HttpMetrics:
         request_bytes: int,
         response_bytes: int,
         error_kind: str | None,
+        span: Span | None = None,
     ) -> None:
-        """Record one finished request."""
+        """Record one finished request (`span`: its trace span, for an exemplar)."""
         method = method if method in _METHODS else "_OTHER"
         self.in_flight[method] -= 1
         attrs = _attributes(method, status, _route(path))
         method_attrs = _method_attributes(method)
-        self.duration.record(duration, attrs)
+        if span is None:
+            self.duration.record(duration, attrs)
+        else:
+            self.duration.record(duration, attrs, context=RequestTracer.context(span))
         if upstream_seconds is not None:
             self.upstream.record(upstream_seconds, attrs)
         self.request_size.record(request_bytes, method_attrs)
