@@ -53,14 +53,18 @@ def _window(
 
 def drift(monitor: Monitor, model: str | None, which: str, now: float) -> DriftReport:
     """Reference vs the chosen window, with the configured drift policy."""
-    _, snapshot, _, reference = _window(monitor, model, which, now)
-    return drift_report(reference, snapshot, monitor.policies.drift)
+    return _drift(monitor, model, which, now)[1]
+
+
+def _drift(monitor: Monitor, model: str | None, which: str, now: float) -> tuple[str, DriftReport]:
+    name, snapshot, _, reference = _window(monitor, model, which, now)
+    return name, drift_report(reference, snapshot, monitor.policies.drift)
 
 
 def drift_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
     """The `/api/v1/drift` document."""
-    name, snapshot, _, reference = _window(monitor, model, which, now)
-    return drift_report(reference, snapshot, monitor.policies.drift).to_json(name)
+    name, report = _drift(monitor, model, which, now)
+    return report.to_json(name)
 
 
 def _schema(
