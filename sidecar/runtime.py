@@ -22,7 +22,7 @@ from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
 from sidecar.proxy import Forwarder, ProxySettings
-from sidecar.reference import ReferenceProfile, load_reference
+from sidecar.reference import ReferenceProfile, load_reference, save_reference
 from sidecar.status import StatusSources
 from sidecar.telemetry import HttpMetrics, Telemetry
 
@@ -95,6 +95,8 @@ class Runtime:
         )
         register_analysis_metrics(self.telemetry, self)
         self.state_store = StateStore(settings.state_dir) if settings.state_dir else None
+        if bootstrap and settings.state_dir:
+            self.monitor.on_reference.append(self._save_bootstrapped)
         self._snapshots: asyncio.Task[None] | None = None
         parts = urlsplit(settings.upstream)
         self._upstream_host = parts.hostname or "127.0.0.1"
@@ -117,6 +119,20 @@ class Runtime:
         if self.state_store is not None:
             await asyncio.to_thread(self.state_store.save, self.monitor, time.time())
         self.telemetry.shutdown()
+
+    def _save_bootstrapped(self, reference: ReferenceProfile | None) -> None:
+        """Keep a reference built from live rows as `reference.json` in the state directory."""
+        if reference is None:
+            return
+        path = os.path.join(str(self.settings.state_dir), "reference.json")
+        try:
+            save_reference(reference, path)
+        except OSError as exc:
+            log.warning("could not save the bootstrapped reference to %s: %s", path, exc)
+        else:
+            log.info(
+                "bootstrapped reference saved to %s; pass it with --reference to reuse it", path
+            )
 
     async def _snapshot_loop(self, store: StateStore) -> None:
         interval = float(self.settings.snapshot_interval)

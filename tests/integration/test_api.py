@@ -217,3 +217,34 @@ class TestLabelsEndToEnd:
         )
         assert bad.status_code == 400 and bad.json()["error"] == "invalid_feedback"
         assert huge.status_code == 413 and huge.json()["error"] == "too_large"
+
+
+class TestBootstrapReference:
+    def test_first_live_rows_become_the_reference_and_are_saved(
+        self, upstream: ThreadedUvicorn, tmp_path: Path
+    ) -> None:
+        """With `reference: bootstrap`, the first N rows build the profile, which is served,
+        saved in the state directory and used for drift from then on."""
+        config = tmp_path / "sidecar.yaml"
+        config.write_text("reference: bootstrap\nreference_bootstrap:\n  rows: 2000\n")
+        rng = np.random.default_rng(8)
+        first = [("/v1/models/m:predict", {}, _instances(_rows(rng, 4, {}))) for _ in range(500)]
+        later = [
+            ("/v1/models/m:predict", {}, _instances(_rows(rng, 4, {"x2": 2.0}))) for _ in range(500)
+        ]
+        state = tmp_path / "state"
+        state.mkdir()
+        with running_sidecar(
+            upstream.url, config=config, state_dir=state, analysis_cpu_share=1.0
+        ) as sc:
+            asyncio.run(_post_all(sc.url, first))
+            assert sc.runtime.worker.wait_idle(30)
+            served = httpx.get(sc.admin_url + "/api/v1/reference").json()
+            asyncio.run(_post_all(sc.url, later))
+            assert sc.runtime.worker.wait_idle(30)
+            drift = httpx.get(sc.admin_url + "/api/v1/drift").json()
+        assert served["rows"] == 2000
+        assert set(served["features"]) == {*FEATURES, "colour"}
+        assert json.loads((state / "reference.json").read_text())["rows"] == 2000
+        assert drift["features"]["x2"]["drift"] is True
+        assert drift["features"]["x0"]["drift"] is False
