@@ -59,7 +59,8 @@ class Restored:
     saved_at: float
     models: int
     windows: int
-    pending_predictions: int
+    predictions: int
+    """Prediction store entries: awaiting a label, or labelled (kept to spot duplicates)."""
 
 
 class StateStore:
@@ -88,12 +89,12 @@ class StateStore:
         self.restored = restored
         log.info(
             "restored state from %s saved %.0f s ago: %d models, %d windows, "
-            "%d predictions awaiting labels",
+            "%d prediction store entries",
             self.path,
             max(0.0, now - restored.saved_at),
             restored.models,
             restored.windows,
-            restored.pending_predictions,
+            restored.predictions,
         )
         return restored
 
