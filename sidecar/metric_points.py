@@ -49,6 +49,9 @@ GAP_METRICS = (
     "equalized_odds_difference",
 )
 
+DROP_REASONS = ("too_large", "queue_full", "rate_cap", "incomplete")
+"""Reasons `sidecar.capture` drops a sampled pair for, exported from the start at 0."""
+
 Attributes = Mapping[str, str]
 Points = dict[str, list[tuple[float, Attributes]]]
 
@@ -99,7 +102,8 @@ def _capture_points(runtime: Runtime, points: Points) -> None:
     capture = runtime.capture
     points["sidecar.capture.requests"].append((capture.seen, {}))
     points["sidecar.capture.sampled"].append((capture.sampled, {}))
-    for reason, count in list(capture.dropped.items()):
+    dropped = {reason: 0 for reason in DROP_REASONS} | dict(capture.dropped)
+    for reason, count in dropped.items():
         points["sidecar.capture.dropped"].append((count, {"reason": label(reason)}))
     for (protocol, reason), count in list(runtime.monitor.decode_errors.items()):
         attributes = {"protocol": label(protocol), "reason": label(reason)}

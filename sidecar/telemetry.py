@@ -220,7 +220,9 @@ class HttpMetrics:
         return [Observation(n, {"http.request.method": m}) for m, n in self.in_flight.items()]
 
     def _observe_errors(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(n, {"kind": k}) for k, n in self.error_counts.items()]
+        # Every kind from the start at 0, so rate() and alerts see the series before a failure.
+        counts = dict.fromkeys(sorted(_KINDS), 0) | dict(self.error_counts)
+        return [Observation(n, {"kind": k}) for k, n in counts.items()]
 
     def _observe_classes(self, options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(n, {"status_class": f"{k}xx"}) for k, n in self.class_counts.items()]
