@@ -1,0 +1,52 @@
+"""High-cardinality traffic keeps the /metrics series count under the documented cap."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+from servers import ThreadedUvicorn, running_sidecar
+
+from sidecar.feature_export import DEFAULT_MAX_FEATURES
+from sidecar.monitor import DEFAULT_MAX_MODELS
+
+SERIES_CAP = 16 * 100 * 30 + 1_000  # docs/metrics.md "Cardinality", plus HTTP and process series
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _analysed(runtime: object, requests: int) -> None:
+    monitor = runtime.monitor  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with monitor.lock:
+            if sum(s.requests for s in monitor.models.values()) >= requests:
+                return
+        time.sleep(0.1)
+
+
+class TestMetricSeries:
+    def test_many_models_features_and_values_stay_under_the_series_cap(
+        self, upstream: ThreadedUvicorn
+    ) -> None:
+        """30 models x 300 distinct features x distinct values: bounded series, <= 100 features."""
+        with running_sidecar(upstream.url, sample_rate=1) as sc, httpx.Client() as client:
+            for i in range(60):
+                row = {f"f{i}-{j}": float(j) for j in range(300)} | {"c": f"value-{i}"}
+                response = client.post(
+                    sc.url + f"/v1/models/m{i % 30}:predict", json={"instances": [row]}
+                )
+                assert response.status_code == 200
+            _analysed(sc.runtime, 60)
+            text = httpx.get(sc.admin_url + "/metrics").text
+        series = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert len(series) < SERIES_CAP
+        features: dict[str, set[str]] = {}
+        for line in series:
+            labels = dict(LABEL.findall(line))
+            # The OTel SDK folds series past its per-instrument limit into one overflow series.
+            if "feature" in labels and "otel_metric_overflow" not in labels:
+                features.setdefault(labels["model"], set()).add(labels["feature"])
+        assert features, "no per-feature series exported"
+        assert len(features) <= DEFAULT_MAX_MODELS + 1, sorted(features)
+        assert max(len(names) for names in features.values()) <= DEFAULT_MAX_FEATURES
