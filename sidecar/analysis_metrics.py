@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from sidecar import __version__
-from sidecar.feature_export import DEFAULT_BIN_FEATURES, FeatureExport
+from sidecar.feature_export import FeatureExport
 from sidecar.metric_points import Points, collect_points
 
 if TYPE_CHECKING:
@@ -120,14 +120,11 @@ class AnalysisMetrics:
 
 def register_analysis_metrics(telemetry: Telemetry, runtime: Runtime) -> AnalysisMetrics:
     """Register the analysis instruments on `telemetry`'s meter provider."""
-    settings = runtime.settings
-    section = settings.section("metrics")
-    options = section if isinstance(section, dict) else {}
-    allow = options.get("features")
+    policies = runtime.policies
     export = FeatureExport(
-        max_features=int(getattr(settings, "max_features", 100)),
-        bin_features=int(options.get("bin_features", DEFAULT_BIN_FEATURES)),
-        allow=[str(a) for a in allow] if isinstance(allow, list) else None,
+        max_features=int(runtime.settings.max_features),
+        bin_features=policies.bin_features,
+        allow=None if policies.metric_features is None else list(policies.metric_features),
     )
     runtime.monitor.feature_export = export
     metrics = AnalysisMetrics(runtime, export)

@@ -36,7 +36,7 @@ RUN_EPILOG = """\
 Every option can also be given as an environment variable (SIDECAR_<OPTION>, e.g.
 SIDECAR_UPSTREAM) or as a key of the YAML file passed with --config (e.g. `upstream: ...`).
 Precedence: flag > environment > file > default. The file may also hold the sections
-drift:, performance:, fairness:, status:, routes: and redact: (see docs/configuration.md).
+drift:, performance:, fairness:, status:, redact: and metrics: (see docs/configuration.md).
 
 Example:
   sidecar run --upstream http://127.0.0.1:8080 --port 8000 --admin-port 9464

@@ -3,7 +3,7 @@
 Precedence is flag > environment (`SIDECAR_<KEY>`) > file (`key:` in YAML) > default. Every
 option is declared once in `OPTIONS`; the command line, the environment reader, the file reader
 and `--help` are all built from that table. Nested sections of the file (`drift:`,
-`performance:`, `fairness:`, `status:`, `routes:`, `redact:`) are passed through as plain data to
+`performance:`, `fairness:`, `status:`, `redact:`, `metrics:`) are passed through as plain data to
 the component that owns them, which validates them at start.
 
 Errors are `ConfigError` (a `ValueError`) whose message names the key, the value and what is
@@ -22,7 +22,15 @@ from urllib.parse import urlsplit
 import yaml
 
 ENV_PREFIX = "SIDECAR_"
-SECTIONS = ("drift", "performance", "fairness", "status", "routes", "redact", "reference_bootstrap")
+SECTIONS = (
+    "drift",
+    "performance",
+    "fairness",
+    "status",
+    "redact",
+    "reference_bootstrap",
+    "metrics",
+)
 
 
 class ConfigError(ValueError):

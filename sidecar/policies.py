@@ -8,6 +8,7 @@
     status:       thresholds (see `sidecar.thresholds.StatusThresholds`)
     redact:       [field, ...]   decoded fields dropped before any sketch or store
     reference_bootstrap: {rows}   rows used when `reference: bootstrap`
+    metrics:      {features: [allow-list], bin_features}   exported feature series
 
 Every error is a `ConfigError` naming the dotted key and the value.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from sidecar.config import ConfigError, Settings
 from sidecar.drift import DriftPolicy, DriftRule
+from sidecar.feature_export import DEFAULT_BIN_FEATURES
 from sidecar.outcomes import DEFAULT_FAVOURABLE
 from sidecar.performance import DEFAULT_LOW_CONFIDENCE, DEFAULT_MIN_COUNT, DEFAULT_THRESHOLD
 from sidecar.predictions import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS
@@ -60,6 +62,8 @@ class Policies:
     status: StatusThresholds = field(default_factory=StatusThresholds)
     redact: frozenset[str] = frozenset()
     bootstrap_rows: int = DEFAULT_BOOTSTRAP_ROWS
+    metric_features: tuple[str, ...] | None = None
+    bin_features: int = DEFAULT_BIN_FEATURES
 
 
 def _section(settings: Settings, name: str) -> Mapping[str, Any]:
@@ -180,6 +184,11 @@ def build_policies(settings: Settings) -> Policies:
         raise ConfigError(f"redact={redact!r:.60} must be a list of field names")
     bootstrap = _section(settings, "reference_bootstrap")
     _unknown(bootstrap, "reference_bootstrap", {"rows"})
+    metrics = _section(settings, "metrics")
+    _unknown(metrics, "metrics", {"features", "bin_features"})
+    allow = metrics.get("features")
+    if allow is not None and not isinstance(allow, list):
+        raise ConfigError(f"metrics.features={allow!r:.60} must be a list of feature names")
     try:
         status = StatusThresholds.from_mapping(dict(_section(settings, "status")))
     except ValueError as exc:
