@@ -262,7 +262,8 @@ class Monitor:
                 name: {
                     "windows": state.windows.to_dict(),
                     "outcomes": state.outcomes.to_dict(),
-                    "predictions": state.predictions.to_dict(),
+                    # A copy under the lock; `plain_state` serialises it outside the lock.
+                    "predictions": state.predictions.copy(),
                     "payload_errors": [[s, n] for s, n in state.payload_errors.items()],
                     "requests": state.requests,
                     "rows": state.rows,
@@ -270,6 +271,15 @@ class Monitor:
                 for name, state in self.models.items()
             },
         }
+
+    @staticmethod
+    def plain_state(data: dict[str, Any]) -> dict[str, Any]:
+        """`state_dict()` output with the copied prediction stores turned into plain data."""
+        for model in data["models"].values():
+            store = model["predictions"]
+            if isinstance(store, PredictionStore):
+                model["predictions"] = store.to_dict()
+        return data
 
     def load_state(
         self,

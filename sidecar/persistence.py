@@ -104,6 +104,7 @@ class StateStore:
         try:
             with monitor.lock:
                 data = self._snapshot(monitor, now)
+            monitor.plain_state(data)
             encoded = gzip.compress(json.dumps(data).encode(), COMPRESS_LEVEL, mtime=0)
             with self._saving:
                 self._write(encoded)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter, ObservableGauge
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
@@ -62,6 +62,15 @@ DURATION_BUCKETS: tuple[float, ...] = (
 
 SIZE_BUCKETS: tuple[float, ...] = tuple(float(4**k) for k in range(3, 15))
 """Bytes: 64 B to 256 MiB, by powers of four."""
+
+SERIES_PER_INSTRUMENT = 20_000
+"""Above the largest bounded family: 16 models x 100 features x 12 bins = 19,200 series. The SDK's
+default of 2,000 would silently fold the rest into one `otel_metric_overflow` series."""
+
+CARDINALITY_LIMITS: dict[type, int] = {
+    ObservableGauge: SERIES_PER_INSTRUMENT,
+    ObservableCounter: SERIES_PER_INSTRUMENT,
+}
 
 K8S_ENV = {
     "k8s.pod.name": "POD_NAME",
@@ -112,7 +121,9 @@ def _otlp_reader(environ: Mapping[str, str]) -> MetricReader:
             OTLPMetricExporter,
         )
     # The exporter and the reader read OTEL_EXPORTER_OTLP_* and OTEL_METRIC_EXPORT_INTERVAL.
-    return PeriodicExportingMetricReader(OTLPMetricExporter())
+    return PeriodicExportingMetricReader(
+        OTLPMetricExporter(), cardinality_limits=CARDINALITY_LIMITS
+    )
 
 
 @dataclass
@@ -130,7 +141,10 @@ class Telemetry:
         registry = CollectorRegistry(auto_describe=True)
         readers: list[MetricReader] = [
             PrometheusMetricReader(
-                disable_target_info=True, scope_info_enabled=False, registry=registry
+                disable_target_info=True,
+                scope_info_enabled=False,
+                registry=registry,
+                cardinality_limits=CARDINALITY_LIMITS,
             )
         ]
         if otlp_configured(environ):

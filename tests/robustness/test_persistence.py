@@ -56,7 +56,7 @@ def _labels(ids: list[str]) -> bytes:
 
 def _plain(monitor: Monitor) -> object:
     with monitor.lock:
-        return json.loads(json.dumps(monitor.state_dict()))
+        return json.loads(json.dumps(Monitor.plain_state(monitor.state_dict())))
 
 
 class TestRoundTrip:
