@@ -53,6 +53,18 @@ def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes |
     return None
 
 
+_SPECIAL = (
+    HOP_BY_HOP
+    | REQUEST_ONLY_DROPPED
+    | {
+        b"host",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+    }
+)
+
+
 def upstream_request_headers(
     headers: RawHeaders,
     client_host: str | None,
@@ -62,30 +74,42 @@ def upstream_request_headers(
 ) -> list[tuple[str, str]]:
     """Headers to send upstream: hop-by-hop removed, X-Forwarded-* appended, Host kept.
 
-    `drop` names extra headers (lower-case) to remove, e.g. monitoring-only ones.
+    One pass over the headers (this runs for every request); `drop` names extra headers
+    (lower-case) to remove, e.g. monitoring-only ones.
     """
-    kept = strip_hop_by_hop(headers, REQUEST_ONLY_DROPPED | drop)
     out: list[tuple[str, str]] = []
-    forwarded_for: str | None = None
-    host: str | None = None
-    for name, value in kept:
-        if name == b"x-forwarded-for":
-            forwarded_for = value.decode("latin-1")
-            continue
-        if name == b"host":
+    forwarded_for = host = None
+    has_proto = has_host = False
+    tokens: frozenset[bytes] = frozenset()
+    for name, value in headers:
+        if name not in _SPECIAL and name not in drop:
+            out.append((name.decode("latin-1"), value.decode("latin-1")))
+        elif name == b"host":
             host = value.decode("latin-1")
-            if host_override is not None:
-                continue
-        out.append((name.decode("latin-1"), value.decode("latin-1")))
+            if host_override is None:
+                out.append(("host", host))
+        elif name == b"x-forwarded-for":
+            forwarded_for = value.decode("latin-1")
+        elif name == b"x-forwarded-proto":
+            has_proto = True
+            out.append(("x-forwarded-proto", value.decode("latin-1")))
+        elif name == b"x-forwarded-host":
+            has_host = True
+            out.append(("x-forwarded-host", value.decode("latin-1")))
+        elif name == b"connection":
+            tokens = _connection_tokens([(name, value)]) | tokens
+    if tokens - {b"keep-alive", b"close"}:
+        named = {t.decode("latin-1") for t in tokens}
+        out = [(k, v) for k, v in out if k not in named]
     if host_override is not None:
         out.append(("host", host_override))
     if client_host:
         forwarded_for = f"{forwarded_for}, {client_host}" if forwarded_for else client_host
     if forwarded_for:
         out.append(("x-forwarded-for", forwarded_for))
-    if header_value(kept, b"x-forwarded-proto") is None:
+    if not has_proto:
         out.append(("x-forwarded-proto", scheme))
-    if host is not None and header_value(kept, b"x-forwarded-host") is None:
+    if host is not None and not has_host:
         out.append(("x-forwarded-host", host))
     return out
 

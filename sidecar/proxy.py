@@ -39,6 +39,9 @@ _random_bits = random.getrandbits
 SMALL_BODY = 64 * 1024
 """Bodies of known length up to this size are read whole: about twice as fast as streaming."""
 
+WATCH_AFTER = 0.05
+"""Seconds after which an exchange starts watching for its client going away."""
+
 SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -164,6 +167,7 @@ class _Exchange:
         self.done = False
         self.first_byte: float | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._watch_timer: asyncio.TimerHandle | None = None
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         incoming_id = header_value(headers, app._rid)
         self.minted = incoming_id is None
@@ -244,8 +248,18 @@ class _Exchange:
                 return
 
     def _watch(self) -> None:
-        """After the body is read, watch for the client going away and cancel this exchange."""
-        if self.task is not None and self._watcher is None:
+        """After the body is read, watch for the client going away and cancel this exchange.
+
+        The watcher task starts only once the exchange has lasted `WATCH_AFTER`: a task per
+        request cost 22% of the proxy's throughput, and most answers come sooner. A client that
+        leaves earlier is noticed at that point (uvicorn remembers the disconnect).
+        """
+        if self.task is not None and self._watch_timer is None:
+            loop = asyncio.get_running_loop()
+            self._watch_timer = loop.call_later(WATCH_AFTER, self._start_watcher)
+
+    def _start_watcher(self) -> None:
+        if self.task is not None and self._watcher is None and not self.done:
             self._watcher = asyncio.ensure_future(self._watch_disconnect(self.task))
 
     async def _watch_disconnect(self, task: asyncio.Task[Any]) -> None:
@@ -343,6 +357,8 @@ class _Exchange:
 
     def finish(self) -> None:
         """Record metrics and hand the capture tap over; never raises into the request."""
+        if self._watch_timer is not None:
+            self._watch_timer.cancel()
         if self._watcher is not None and not self._watcher.done():
             self._watcher.cancel()
         if self.client_gone and self.error_kind is None:

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter, ObservableGauge
 from opentelemetry.sdk.metrics.export import MetricReader
@@ -30,11 +29,19 @@ from prometheus_client import CollectorRegistry
 
 from sidecar import __version__
 from sidecar.decoders.routes import route_template
+from sidecar.histograms import (
+    FastHistogram,
+    FastHistograms,
+    InjectingPeriodicReader,
+    InjectingPrometheusReader,
+)
 from sidecar.http_stats import RequestStats
 from sidecar.tracing import RequestTracer, build_tracer
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
+
+DURATION_HELP = "Duration of proxied requests, arrival to last response byte."
 
 DURATION_BUCKETS: tuple[float, ...] = (
     0.0005,
@@ -106,9 +113,7 @@ def otlp_configured(environ: Mapping[str, str]) -> bool:
     )
 
 
-def _otlp_reader(environ: Mapping[str, str]) -> MetricReader:
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-
+def _otlp_reader(environ: Mapping[str, str], fast: FastHistograms) -> MetricReader:
     protocol = environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or environ.get(
         "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
     )
@@ -121,8 +126,8 @@ def _otlp_reader(environ: Mapping[str, str]) -> MetricReader:
             OTLPMetricExporter,
         )
     # The exporter and the reader read OTEL_EXPORTER_OTLP_* and OTEL_METRIC_EXPORT_INTERVAL.
-    return PeriodicExportingMetricReader(
-        OTLPMetricExporter(), cardinality_limits=CARDINALITY_LIMITS
+    return InjectingPeriodicReader(
+        fast, OTLPMetricExporter(), cardinality_limits=CARDINALITY_LIMITS
     )
 
 
@@ -132,6 +137,7 @@ class Telemetry:
 
     provider: MeterProvider
     registry: CollectorRegistry
+    fast: FastHistograms
     tracer: RequestTracer | None = None
 
     @classmethod
@@ -139,8 +145,11 @@ class Telemetry:
         """Build the provider with the Prometheus reader, and OTLP when configured."""
         environ = os.environ if environ is None else environ
         registry = CollectorRegistry(auto_describe=True)
+        resource = build_resource(environ)
+        fast = FastHistograms("sidecar.proxy", __version__, resource)
         readers: list[MetricReader] = [
-            PrometheusMetricReader(
+            InjectingPrometheusReader(
+                fast,
                 disable_target_info=True,
                 scope_info_enabled=False,
                 registry=registry,
@@ -148,7 +157,7 @@ class Telemetry:
             )
         ]
         if otlp_configured(environ):
-            readers.append(_otlp_reader(environ))
+            readers.append(_otlp_reader(environ, fast))
         views = [
             View(
                 instrument_name="*duration*",
@@ -159,9 +168,9 @@ class Telemetry:
                 aggregation=ExplicitBucketHistogramAggregation(SIZE_BUCKETS),
             ),
         ]
-        resource = build_resource(environ)
         provider = MeterProvider(metric_readers=readers, resource=resource, views=views)
-        return cls(provider=provider, registry=registry, tracer=build_tracer(environ, resource))
+        tracer = build_tracer(environ, resource)
+        return cls(provider=provider, registry=registry, fast=fast, tracer=tracer)
 
     def shutdown(self) -> None:
         """Flush OTLP metrics and spans, and stop the readers."""
@@ -183,29 +192,65 @@ def _attributes(method: str, status: int, route: str) -> Mapping[str, str | int]
 class HttpMetrics:
     """The hot-path instruments; `started` and `record` are called once per proxied request.
 
-    Only the four histograms go through the SDK per request (about 10 us each here); in-flight
-    requests, status classes and upstream errors are plain integers that observable instruments
-    read at collection time, which costs nothing on the request path.
+    The four histograms are `FastHistogram`s (about 1 us per record instead of about 20 us
+    through the SDK), except the request duration when tracing is on: that one stays an SDK
+    instrument so that its points carry exemplars linking to traces. In-flight requests, status
+    classes and upstream errors are plain integers that observable instruments read at
+    collection time. Everything is exported through the same readers.
     """
 
     def __init__(self, telemetry: Telemetry) -> None:
         meter = telemetry.provider.get_meter("sidecar.proxy", __version__)
+        fast = telemetry.fast
         self.tracer = telemetry.tracer
-        self.duration = meter.create_histogram(
-            "http.server.request.duration",
-            unit="s",
-            description="Duration of proxied requests, arrival to last response byte.",
+        request_keys = ("http.request.method", "http.response.status_code", "http.route")
+        method_key = ("http.request.method",)
+        self.exemplar_duration = (
+            None
+            if self.tracer is None
+            else meter.create_histogram(
+                "http.server.request.duration", unit="s", description=DURATION_HELP
+            )
         )
-        self.upstream = meter.create_histogram(
-            "sidecar.upstream.duration",
-            unit="s",
-            description="Time from sending to the upstream until its response headers.",
+        self.duration = (
+            fast.add(
+                FastHistogram(
+                    "http.server.request.duration",
+                    "s",
+                    DURATION_HELP,
+                    DURATION_BUCKETS,
+                    request_keys,
+                )
+            )
+            if self.tracer is None
+            else None
         )
-        self.request_size = meter.create_histogram(
-            "http.server.request.body.size", unit="By", description="Request body size."
+        self.upstream = fast.add(
+            FastHistogram(
+                "sidecar.upstream.duration",
+                "s",
+                "Time from sending to the upstream until its response headers.",
+                DURATION_BUCKETS,
+                request_keys,
+            )
         )
-        self.response_size = meter.create_histogram(
-            "http.server.response.body.size", unit="By", description="Response body size."
+        self.request_size = fast.add(
+            FastHistogram(
+                "http.server.request.body.size",
+                "By",
+                "Request body size.",
+                SIZE_BUCKETS,
+                method_key,
+            )
+        )
+        self.response_size = fast.add(
+            FastHistogram(
+                "http.server.response.body.size",
+                "By",
+                "Response body size.",
+                SIZE_BUCKETS,
+                method_key,
+            )
         )
         self.in_flight: Counter[str] = Counter()
         self.error_counts: Counter[str] = Counter()
@@ -260,26 +305,21 @@ class HttpMetrics:
         """Record one finished request (`span`: its trace span, for an exemplar)."""
         method = method if method in _METHODS else "_OTHER"
         self.in_flight[method] -= 1
-        attrs = _attributes(method, status, _route(path))
-        method_attrs = _method_attributes(method)
-        if span is None:
-            self.duration.record(duration, attrs)
-        else:
-            self.duration.record(duration, attrs, context=RequestTracer.context(span))
+        key = (method, status, _route(path))
+        if self.duration is not None:
+            self.duration.record(duration, key)
+        elif self.exemplar_duration is not None:
+            context = None if span is None else RequestTracer.context(span)
+            self.exemplar_duration.record(duration, _attributes(*key), context=context)
         if upstream_seconds is not None:
-            self.upstream.record(upstream_seconds, attrs)
-        self.request_size.record(request_bytes, method_attrs)
-        self.response_size.record(response_bytes, method_attrs)
+            self.upstream.record(upstream_seconds, key)
+        self.request_size.record(request_bytes, (method,))
+        self.response_size.record(response_bytes, (method,))
         if error_kind is not None:
             self.error_counts[error_kind if error_kind in _KINDS else "other"] += 1
         if status:
             self.class_counts[min(status // 100, 5)] += 1
         self.stats.record(time.time(), status, duration, error_kind == "timeout")
-
-
-@functools.lru_cache(maxsize=16)
-def _method_attributes(method: str) -> Mapping[str, str]:
-    return {"http.request.method": method}
 
 
 _METHODS = frozenset(

@@ -1,0 +1,163 @@
+"""Hot-path histograms: explicit-bucket aggregation cheap enough for every proxied request.
+
+Recording through the OpenTelemetry SDK cost about 20 us per histogram here (attribute hashing,
+a `Measurement` object, locks): with four per request it made the proxy a third slower
+(3,856 vs 5,773 requests/s, `bench/proxy_bench.py` on one core). `FastHistogram.record` is a
+dict lookup, a bisect and three additions (about 1 us).
+
+The aggregation is the SDK's own definition (cumulative explicit-bucket histogram: bucket i
+counts values in (bounds[i-1], bounds[i]], plus sum, count, min, max), and the points are the
+SDK's own `HistogramDataPoint`s: `InjectingPrometheusReader` and `InjectingPeriodicReader` add
+them to every collection, so Prometheus and OTLP read exactly the same figures as every other
+instrument. Series are bounded by the key space the caller uses (methods x statuses x routes).
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricsData,
+    PeriodicExportingMetricReader,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+_CUMULATIVE = AggregationTemporality.CUMULATIVE
+
+
+class FastHistogram:
+    """A cumulative explicit-bucket histogram keyed by a tuple of attribute values."""
+
+    def __init__(
+        self,
+        name: str,
+        unit: str,
+        description: str,
+        bounds: Sequence[float],
+        attribute_names: Sequence[str],
+    ) -> None:
+        self.name, self.unit, self.description = name, unit, description
+        self.bounds = tuple(bounds)
+        self.attribute_names = tuple(attribute_names)
+        self.start_ns = time.time_ns()
+        # key -> [bucket counts, sum, count, min, max]
+        self._points: dict[tuple[Any, ...], list[Any]] = {}
+
+    def record(self, value: float, key: tuple[Any, ...]) -> None:
+        """Count one value under the attribute values `key` (event-loop thread only)."""
+        point = self._points.get(key)
+        if point is None:
+            point = self._points[key] = [[0] * (len(self.bounds) + 1), 0.0, 0, value, value]
+        point[0][bisect.bisect_left(self.bounds, value)] += 1
+        point[1] += value
+        point[2] += 1
+        if value < point[3]:
+            point[3] = value
+        elif value > point[4]:
+            point[4] = value
+
+    def metric(self, now_ns: int) -> Metric | None:
+        """The SDK metric of every point so far (None before the first record)."""
+        # list() of a dict's items runs without releasing the GIL: a consistent key set even
+        # while the event loop records from its own thread.
+        points = list(self._points.items())
+        if not points:
+            return None
+        data = [
+            HistogramDataPoint(
+                attributes=dict(zip(self.attribute_names, key, strict=True)),
+                start_time_unix_nano=self.start_ns,
+                time_unix_nano=now_ns,
+                count=point[2],
+                sum=point[1],
+                bucket_counts=list(point[0]),
+                explicit_bounds=self.bounds,
+                min=point[3],
+                max=point[4],
+            )
+            for key, point in points
+        ]
+        return Metric(
+            self.name,
+            self.description,
+            self.unit,
+            Histogram(data_points=data, aggregation_temporality=_CUMULATIVE),
+        )
+
+
+class FastHistograms:
+    """The set of fast histograms one process records, produced as one instrumentation scope."""
+
+    def __init__(self, scope_name: str, version: str, resource: Resource) -> None:
+        self.scope = InstrumentationScope(scope_name, version)
+        self.resource = resource
+        self.histograms: list[FastHistogram] = []
+
+    def add(self, histogram: FastHistogram) -> FastHistogram:
+        """Register a histogram for every collection."""
+        self.histograms.append(histogram)
+        return histogram
+
+    def inject(self, data: MetricsData) -> MetricsData:
+        """`data` with this scope's metrics added to its (first) resource."""
+        now = time.time_ns()
+        metrics = [m for h in self.histograms if (m := h.metric(now)) is not None]
+        if not metrics:
+            return data
+        scope = ScopeMetrics(self.scope, metrics, "")
+        if not data.resource_metrics:
+            return MetricsData([ResourceMetrics(self.resource, [scope], "")])
+        first, *rest = data.resource_metrics
+        # Exporters key scopes by name (OTLP's encoder keeps one per scope): join ours with the
+        # SDK's own scope of the same name rather than add a second one.
+        scopes = list(first.scope_metrics)
+        for index, existing in enumerate(scopes):
+            if existing.scope == self.scope:
+                scopes[index] = replace(existing, metrics=[*existing.metrics, *metrics])
+                break
+        else:
+            scopes.append(scope)
+        first = replace(first, scope_metrics=scopes)
+        return MetricsData(resource_metrics=[first, *rest])
+
+
+class InjectingPrometheusReader(PrometheusMetricReader):
+    """The Prometheus reader, serving the fast histograms beside the SDK's instruments."""
+
+    def __init__(self, fast: FastHistograms, **options: Any) -> None:
+        self._fast = fast
+        super().__init__(**options)
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        if metrics_data is not None:
+            metrics_data = self._fast.inject(metrics_data)
+        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
+
+
+class InjectingPeriodicReader(PeriodicExportingMetricReader):
+    """The periodic OTLP reader, exporting the fast histograms beside the SDK's instruments."""
+
+    def __init__(self, fast: FastHistograms, exporter: Any, **options: Any) -> None:
+        self._fast = fast
+        super().__init__(exporter, **options)
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        if metrics_data is not None:
+            metrics_data = self._fast.inject(metrics_data)
+        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
