@@ -103,7 +103,13 @@ def build_admin_app(runtime: Runtime) -> Starlette:
         return Response(body, media_type=content_type)
 
     async def status(request: Request) -> Response:
-        built = await run_in_threadpool(status_report, runtime.status_sources, time.time())
+        which = request.query_params.get("window", "current")
+        try:
+            built = await run_in_threadpool(
+                status_report, runtime.status_sources, time.time(), which
+            )
+        except ValueError as exc:
+            return error(400, "bad_request", str(exc))
         return JSONResponse(built.to_json())
 
     async def get_reference(request: Request) -> Response:

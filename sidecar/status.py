@@ -32,11 +32,11 @@ class StatusSources:
     cpu_cap: float
 
 
-def _model_signals(monitor: Monitor, t: StatusThresholds, now: float) -> list[Signal]:
+def _model_signals(monitor: Monitor, t: StatusThresholds, now: float, which: str) -> list[Signal]:
     try:
-        drift = reports.drift(monitor, None, "current", now)
-        quality = reports.quality(monitor, None, "current", now)
-        _, outcome = reports.outcomes(monitor, None, "current", now)
+        drift = reports.drift(monitor, None, which, now)
+        quality = reports.quality(monitor, None, which, now)
+        _, outcome = reports.outcomes(monitor, None, which, now)
     except reports.UnknownModel:
         return [signals.unknown("model", "no sampled traffic yet")]
     found = [
@@ -48,7 +48,7 @@ def _model_signals(monitor: Monitor, t: StatusThresholds, now: float) -> list[Si
         signals.prediction_drift(
             [n for n, c in drift.predictions.items() if c.drift], len(drift.predictions), t
         ),
-        _collapse(monitor, t, now),
+        _collapse(monitor, t, now, which),
     ]
     performance = outcome.performance
     found.append(
@@ -72,12 +72,12 @@ def _model_signals(monitor: Monitor, t: StatusThresholds, now: float) -> list[Si
     return found
 
 
-def _collapse(monitor: Monitor, t: StatusThresholds, now: float) -> Signal:
+def _collapse(monitor: Monitor, t: StatusThresholds, now: float, which: str) -> Signal:
     with monitor.lock:
         found = monitor.model(None)
         if found is None:
             return signals.unknown("prediction_collapse", "no predictions yet")
-        sketch = found[1].windows.snapshot("current", now).predictions.get("prediction")
+        sketch = found[1].windows.snapshot(which, now).predictions.get("prediction")
         reference = monitor.reference
     if isinstance(sketch, CategoricalColumnSketch):
         counts = sketch.counts
@@ -116,8 +116,9 @@ def _traffic_signals(sources: StatusSources, t: StatusThresholds, now: float) ->
     ]
 
 
-def status_report(sources: StatusSources, now: float) -> StatusReport:
-    """Every signal's verdict, and the overall one."""
+def status_report(sources: StatusSources, now: float, which: str = "current") -> StatusReport:
+    """Every signal's verdict, and the overall one; model signals over the window `which`."""
     t = sources.monitor.policies.status
-    found = _model_signals(sources.monitor, t, now) + _traffic_signals(sources, t, now)
+    reports.check_view(which)
+    found = _model_signals(sources.monitor, t, now, which) + _traffic_signals(sources, t, now)
     return StatusReport(tuple(found), generated_at=now)
