@@ -133,31 +133,30 @@ class FastHistograms:
         return MetricsData(resource_metrics=[first, *rest])
 
 
-class InjectingPrometheusReader(PrometheusMetricReader):
+class _InjectingMixin:
+    """Adds the fast histograms to every collection before the reader's own handling."""
+
+    _fast: FastHistograms
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        if metrics_data is not None:
+            metrics_data = self._fast.inject(metrics_data)
+        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)  # type: ignore[misc]
+
+
+class InjectingPrometheusReader(_InjectingMixin, PrometheusMetricReader):
     """The Prometheus reader, serving the fast histograms beside the SDK's instruments."""
 
     def __init__(self, fast: FastHistograms, **options: Any) -> None:
         self._fast = fast
         super().__init__(**options)
 
-    def _receive_metrics(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> None:
-        if metrics_data is not None:
-            metrics_data = self._fast.inject(metrics_data)
-        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
 
-
-class InjectingPeriodicReader(PeriodicExportingMetricReader):
+class InjectingPeriodicReader(_InjectingMixin, PeriodicExportingMetricReader):
     """The periodic OTLP reader, exporting the fast histograms beside the SDK's instruments."""
 
     def __init__(self, fast: FastHistograms, exporter: Any, **options: Any) -> None:
         self._fast = fast
         super().__init__(exporter, **options)
-
-    def _receive_metrics(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> None:
-        if metrics_data is not None:
-            metrics_data = self._fast.inject(metrics_data)
-        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
