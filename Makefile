@@ -3,12 +3,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint test bench demo clean
+.PHONY: install mlserver lint test bench demo clean
 
 install:  ## create .venv and install the package with its test extras
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+
+mlserver:  ## MLServer + scikit-learn in .mlserver/ (it pins an older starlette), for tests/heavy
+	test -x .mlserver/bin/mlserver || ($(PYTHON) -m venv .mlserver && \
+		.mlserver/bin/pip install -q mlserver mlserver-sklearn)
 
 lint:  ## ruff (format check + lint) and mypy --strict
 	$(BIN)/ruff format --check sidecar tests bench examples
@@ -25,4 +29,4 @@ demo: install  ## the built-in demo: model server, sidecar and traffic with drif
 	$(BIN)/sidecar demo
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .mlserver .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
