@@ -22,8 +22,9 @@ lint:  ## ruff (format check + lint) and mypy --strict
 test:  ## the whole test suite (unit, integration with real servers, deployment checks)
 	$(BIN)/python -m pytest
 
-bench:  ## benchmarks: print figures and ratios measured in one run
-	@for script in bench/*_bench.py; do echo "== $$script"; $(BIN)/python $$script; done
+bench:  ## benchmarks: print figures and ratios measured in one run (fails if a bar fails)
+	@status=0; for script in bench/*_bench.py; do echo "== $$script"; \
+		$(BIN)/python $$script || status=1; done; exit $$status
 
 demo: install  ## the built-in demo: model server, sidecar and traffic with drift
 	$(BIN)/sidecar demo
