@@ -162,8 +162,13 @@ def restarts(sidecar: Sidecar, tally: Tally, every: float, end: float, rows: lis
         sidecar.stop()
         sidecar.start()
         tally.restoring = False
+        # The new process may write its restore line a moment after it answers /readyz.
+        deadline = time.monotonic() + 5
         found = RESTORED.findall(sidecar.log.read_text())
-        models, windows, predictions = found[-1] if found else ("-", "-", "-")
+        while len(found) <= len(rows) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            found = RESTORED.findall(sidecar.log.read_text())
+        models, windows, predictions = found[-1] if len(found) > len(rows) else ("-", "-", "-")
         rows.append(
             f"restart {len(rows) + 1}: {time.monotonic() - began:.1f} s down, restored "
             f"{models} models, {windows} windows, {predictions} prediction store entries"
