@@ -3,8 +3,9 @@
 One daemon thread takes up to `BATCH` pairs at a time from the capture queue and hands them to a
 sink (the monitor). It measures its own CPU time (`time.thread_time`) and, once a second, the
 `BudgetController` lowers the sampler's effective rate when analysis used more than its share of
-one core (default 25%), and raises it back towards the configured rate when there is room. The
-effective rate is exported, so counts can be scaled back up.
+one core (default 25%; 7.5% while the whole process is CPU-bound, since the analysis thread and
+the event loop share one GIL), and raises it back towards the configured rate when there is
+room. The effective rate is exported, so counts can be scaled back up.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ log = logging.getLogger("sidecar.analysis")
 BATCH = 256
 """Most pairs analysed in one call of the sink."""
 
-ADJUST_EVERY = 1.0
+ADJUST_EVERY = 0.5
 """Seconds between budget adjustments."""
 
 LINGER = 0.05
@@ -33,23 +34,42 @@ cost ~0.6 ms per single-row batch and ~0.005 ms per row in batches of 200."""
 MIN_RATE = 0.001
 """The budget never lowers sampling below one request in a thousand."""
 
+SATURATED = 0.85
+"""Process CPU (all threads, in cores) from which the proxy is taken to be CPU-bound."""
+
+SATURATED_FACTOR = 0.3
+"""Share of the budget analysis keeps while the process is CPU-bound: the event loop and the
+analysis thread share one GIL, so every analysis cycle then comes out of proxied throughput
+(25% -> 7.5% of a core at the defaults)."""
+
 
 @dataclass
 class BudgetController:
-    """Keeps analysis CPU under `share` of one core by scaling the sampling rate."""
+    """Keeps analysis CPU under `share` of one core by scaling the sampling rate.
+
+    While the whole process uses `SATURATED` of a core or more (the proxy is CPU-bound), the
+    budget shrinks to `SATURATED_FACTOR * share`. A share of 1 (a whole core) disables it.
+    """
 
     share: float
     configured_rate: float
 
-    def adjust(self, cpu_seconds: float, wall_seconds: float, rate: float) -> float:
-        """The next effective rate, given the CPU used over the last `wall_seconds`."""
-        if wall_seconds <= 0 or self.configured_rate <= 0:
+    def adjust(
+        self, cpu_seconds: float, wall_seconds: float, rate: float, process_seconds: float = 0.0
+    ) -> float:
+        """The next effective rate, given the analysis and whole-process CPU used over the last
+        `wall_seconds`."""
+        if wall_seconds <= 0 or self.configured_rate <= 0 or self.share >= 1.0:
+            # A share of a whole core means no budget: sample at the configured rate.
             return rate
         used = cpu_seconds / wall_seconds
-        if used > self.share:
+        budget = self.share
+        if process_seconds / wall_seconds >= SATURATED:
+            budget *= SATURATED_FACTOR
+        if used > budget:
             # Cost scales with the sampled volume: aim a little under the budget.
-            return max(MIN_RATE, rate * max(0.1, 0.9 * self.share / used))
-        if used < 0.7 * self.share and rate < self.configured_rate:
+            return max(MIN_RATE, rate * max(0.02, 0.9 * budget / used))
+        if used < 0.7 * budget and rate < self.configured_rate:
             return min(self.configured_rate, rate * 1.25 if used > 0 else self.configured_rate)
         return rate
 
@@ -94,6 +114,7 @@ class AnalysisWorker:
 
     def _loop(self) -> None:
         window_start = time.monotonic()
+        process_start = time.process_time()
         cpu = 0.0
         while not self._stop.is_set():
             self._idle.set()
@@ -113,5 +134,8 @@ class AnalysisWorker:
             if elapsed >= ADJUST_EVERY:
                 self.cpu_share = cpu / elapsed
                 sampler = self.capture.sampler
-                sampler.effective_rate = self.budget.adjust(cpu, elapsed, sampler.effective_rate)
-                window_start, cpu = time.monotonic(), 0.0
+                process = time.process_time() - process_start
+                sampler.effective_rate = self.budget.adjust(
+                    cpu, elapsed, sampler.effective_rate, process
+                )
+                window_start, process_start, cpu = time.monotonic(), time.process_time(), 0.0
