@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import httpx
 
 from sidecar.feedback import DEFAULT_MAX_ITEMS, FeedbackResult
+from sidecar.profiling import json_object
 
 DEFAULT_ADMIN_URL = "http://127.0.0.1:9464"
 DEFAULT_BATCH_SIZE = 1_000
@@ -73,15 +74,9 @@ def _csv_rows(handle: TextIO, path: Path) -> Iterator[dict[str, Any]]:
 
 def _jsonl_rows(handle: TextIO, path: Path) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not JSON: {exc}") from None
-        if not isinstance(item, dict):
-            raise ValueError(f"{path}:{number}: {line.strip()[:80]!r} is not an object")
-        yield item
+        item = json_object(line, path, number)
+        if item is not None:
+            yield item
 
 
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:

@@ -101,6 +101,19 @@ def _json_value(value: Any) -> Value:
     return json.dumps(value, sort_keys=True)
 
 
+def json_object(line: str | bytes, path: Path, number: int) -> dict[str, Any] | None:
+    """One JSON Lines line as an object (None when blank); errors name the file and line."""
+    if not line.strip():
+        return None
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+    if not isinstance(item, dict):
+        raise ValueError(f"{path}:{number}: expected a JSON object per line")
+    return item
+
+
 def _jsonl_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[Columns, float | None]]:
     """JSON Lines objects in chunks; keys missing from a row become None."""
     size = os.path.getsize(path) or 1
@@ -109,14 +122,9 @@ def _jsonl_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[Columns, float 
         rows: list[dict[str, Any]] = []
         for line_number, line in enumerate(handle, start=1):
             done += len(line)
-            if not line.strip():
+            row = json_object(line, path, line_number)
+            if row is None:
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_number}: not valid JSON: {exc.msg}") from exc
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{line_number}: expected a JSON object per line")
             rows.append(row)
             if len(rows) == chunk_rows:
                 yield _json_columns(rows), done / size
