@@ -22,6 +22,13 @@ from sidecar.config import load_settings
 from sidecar.server import SidecarProcess
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class ThreadedUvicorn(uvicorn.Server):
     """A uvicorn server in a daemon thread; signal handlers off; waits until started."""
 

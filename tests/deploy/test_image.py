@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -22,7 +21,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from deploy_tools import REPO_ROOT
-from servers import serve_app, upstream_app
+from servers import free_port, serve_app, upstream_app
 
 IMAGE = "localhost/model-sidecar:test"
 DEFAULT_PIP_CERT = "/etc/ssl/certs/ca-certificates.crt"
@@ -41,12 +40,6 @@ pytestmark = [
         reason="image build is opt-in: set SIDECAR_TEST_IMAGE=1 (takes about a minute)",
     ),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _podman(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -75,7 +68,7 @@ def image() -> str:
 def container(image: str) -> Iterator[tuple[str, str]]:
     """The image running read-only against a real upstream: (proxy URL, admin URL)."""
     with serve_app(upstream_app()) as upstream:
-        port, admin_port = _free_port(), _free_port()
+        port, admin_port = free_port(), free_port()
         name = f"sidecar-test-{uuid.uuid4().hex[:8]}"
         env = [
             f"SIDECAR_UPSTREAM={upstream.url}",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import running_sidecar
+from servers import free_port, running_sidecar
 
 pytestmark = pytest.mark.heavy
 
@@ -33,12 +32,6 @@ joblib.dump(LogisticRegression(max_iter=500).fit(x, y), "model.joblib")
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """MLServer serving model `iris` (predict_proba) on 127.0.0.1."""
@@ -51,14 +44,14 @@ def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     folder = tmp_path_factory.mktemp("mlserver")
     subprocess.run([str(VENV / "bin" / "python"), "-c", TRAIN], cwd=folder, check=True, timeout=120)
-    port = _free_port()
+    port = free_port()
     (folder / "settings.json").write_text(
         json.dumps(
             {
                 "host": "127.0.0.1",
                 "http_port": port,
-                "grpc_port": _free_port(),
-                "metrics_port": _free_port(),
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
                 "parallel_workers": 0,
                 "load_models_at_startup": True,
             }

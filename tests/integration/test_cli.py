@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import ThreadedUvicorn
+from servers import ThreadedUvicorn, free_port
 
 
 def _sidecar(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -24,12 +23,6 @@ def _sidecar(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         timeout=60,
         env={**os.environ, **(env or {})},
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class TestHelp:
@@ -88,7 +81,7 @@ class TestGracefulShutdown:
         self, upstream: ThreadedUvicorn
     ) -> None:
         """SIGTERM during a slow request: the request completes, then the process exits 0."""
-        port, admin = _free_port(), _free_port()
+        port, admin = free_port(), free_port()
         proc = subprocess.Popen(
             [
                 sys.executable,

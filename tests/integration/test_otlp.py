@@ -14,8 +14,7 @@ import httpx
 import pytest
 from model_traffic import bodies, post_all, rows, write_reference
 from otlp_receiver import Received, running_receiver
-from prom import free_port
-from servers import ThreadedUvicorn
+from servers import ThreadedUvicorn, free_port
 
 REQUESTS = 40
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -10,13 +10,7 @@ import time
 
 import httpx
 import pytest
-from servers import SidecarHandle, ThreadedUvicorn, running_sidecar
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from servers import SidecarHandle, ThreadedUvicorn, free_port, running_sidecar
 
 
 class TestByteExact:
@@ -176,7 +170,7 @@ class TestBodiesAndStatuses:
 class TestFailures:
     def test_unreachable_upstream_is_502_with_json(self) -> None:
         """Nothing listening upstream: 502 with error upstream_unavailable."""
-        with running_sidecar(f"http://127.0.0.1:{_free_port()}") as sc:
+        with running_sidecar(f"http://127.0.0.1:{free_port()}") as sc:
             response = httpx.post(sc.url + "/v1/models/m:predict", json={"instances": []})
             ready = httpx.get(sc.admin_url + "/readyz")
         assert response.status_code == 502

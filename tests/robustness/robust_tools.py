@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+from servers import free_port
 
 from sidecar.records import Captured
 
@@ -39,13 +40,6 @@ def pair(
         started=started,
         duration=0.01,
     )
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class SidecarSubprocess:

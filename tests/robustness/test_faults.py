@@ -15,8 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from robust_tools import free_port
-from servers import SidecarHandle, ThreadedUvicorn, running_sidecar
+from servers import SidecarHandle, ThreadedUvicorn, free_port, running_sidecar
 
 TESTS = Path(__file__).parent.parent
 
