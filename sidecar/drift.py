@@ -139,7 +139,7 @@ class DriftReport:
         """The `GET /api/v1/drift` body."""
         return {
             "model": model,
-            "window": {"start": _iso(self.start), "end": _iso(self.end)},
+            "window": window_span(self.start, self.end),
             "features": {k: v.to_json() for k, v in self.features.items()},
             "predictions": {k: v.to_json() for k, v in self.predictions.items()},
             "dataset": {
@@ -149,6 +149,11 @@ class DriftReport:
                 "drift": self.drift,
             },
         }
+
+
+def window_span(start: float, end: float) -> dict[str, str]:
+    """`{"start", "end"}` of a window as ISO 8601 UTC, as the API documents carry it."""
+    return {"start": _iso(start), "end": _iso(end)}
 
 
 def _iso(seconds: float) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sidecar.drift import DriftReport, drift_report
+from sidecar.drift import DriftReport, drift_report, window_span
 from sidecar.monitor import Monitor
 from sidecar.outcomes import OutcomeSnapshot
 from sidecar.quality import (
@@ -83,6 +83,12 @@ def _schema(
 def quality(monitor: Monitor, model: str | None, which: str, now: float) -> QualityReport:
     """Data quality of the chosen window against the reference schema (or the window's own)."""
     _, snapshot, errors, reference = _window(monitor, model, which, now)
+    return _quality(snapshot, errors, reference)
+
+
+def _quality(
+    snapshot: WindowState, errors: int, reference: ReferenceProfile | None
+) -> QualityReport:
     columns: dict[str, ColumnCounts] = {}
     for name, sketch in snapshot.features.items():
         counts = sketch.quality
@@ -110,9 +116,9 @@ def quality(monitor: Monitor, model: str | None, which: str, now: float) -> Qual
 
 def quality_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
     """The `/api/v1/quality` document."""
-    name, snapshot, _, _ = _window(monitor, model, which, now)
-    report = quality(monitor, name, which, now).to_json()
-    return {"model": name, "window": _span(snapshot.start, snapshot.end), **report}
+    name, snapshot, errors, reference = _window(monitor, model, which, now)
+    report = _quality(snapshot, errors, reference).to_json()
+    return {"model": name, "window": window_span(snapshot.start, snapshot.end), **report}
 
 
 def outcomes(
@@ -146,9 +152,3 @@ def fairness_json(monitor: Monitor, model: str | None, which: str, now: float) -
         "attributes": [a.label for a in monitor.policies.attributes],
         "fairness": data.get("fairness"),
     }
-
-
-def _span(start: float, end: float) -> dict[str, str]:
-    from sidecar.drift import _iso
-
-    return {"start": _iso(start), "end": _iso(end)}
