@@ -7,9 +7,10 @@ computes the statistics outside it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sidecar.drift import DriftReport, drift_report, window_span
+from sidecar.drift import DriftPolicy, DriftReport, drift_report, window_span
 from sidecar.monitor import Monitor
 from sidecar.outcomes import OutcomeSnapshot
 from sidecar.quality import (
@@ -36,9 +37,18 @@ def check_view(which: str) -> str:
     return which
 
 
-def _window(
-    monitor: Monitor, model: str | None, which: str, now: float
-) -> tuple[str, WindowState, int, ReferenceProfile | None]:
+@dataclass(frozen=True)
+class WindowView:
+    """One model's window, copied under the monitor's lock: what every report is computed on."""
+
+    model: str
+    snapshot: WindowState
+    payload_errors: int
+    reference: ReferenceProfile | None
+
+
+def window_view(monitor: Monitor, model: str | None, which: str, now: float) -> WindowView:
+    """Copy the chosen window of `model` (the busiest model when None) under the lock."""
     with monitor.lock:
         found = monitor.model(model)
         if found is None:
@@ -48,23 +58,23 @@ def _window(
         span = {state.windows.window_start(s) for s in (snapshot.start, snapshot.end - 1e-9)}
         first, last = min(span), max(span)
         errors = sum(n for start, n in state.payload_errors.items() if first <= start <= last)
-        return name, snapshot, errors, monitor.reference
+        return WindowView(name, snapshot, errors, monitor.reference)
+
+
+def drift_of(view: WindowView, policy: DriftPolicy) -> DriftReport:
+    """Reference vs the view's window."""
+    return drift_report(view.reference, view.snapshot, policy)
 
 
 def drift(monitor: Monitor, model: str | None, which: str, now: float) -> DriftReport:
     """Reference vs the chosen window, with the configured drift policy."""
-    return _drift(monitor, model, which, now)[1]
-
-
-def _drift(monitor: Monitor, model: str | None, which: str, now: float) -> tuple[str, DriftReport]:
-    name, snapshot, _, reference = _window(monitor, model, which, now)
-    return name, drift_report(reference, snapshot, monitor.policies.drift)
+    return drift_of(window_view(monitor, model, which, now), monitor.policies.drift)
 
 
 def drift_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
     """The `/api/v1/drift` document."""
-    name, report = _drift(monitor, model, which, now)
-    return report.to_json(name)
+    view = window_view(monitor, model, which, now)
+    return drift_of(view, monitor.policies.drift).to_json(view.model)
 
 
 def _schema(
@@ -82,13 +92,12 @@ def _schema(
 
 def quality(monitor: Monitor, model: str | None, which: str, now: float) -> QualityReport:
     """Data quality of the chosen window against the reference schema (or the window's own)."""
-    _, snapshot, errors, reference = _window(monitor, model, which, now)
-    return _quality(snapshot, errors, reference)
+    return quality_of(window_view(monitor, model, which, now))
 
 
-def _quality(
-    snapshot: WindowState, errors: int, reference: ReferenceProfile | None
-) -> QualityReport:
+def quality_of(view: WindowView) -> QualityReport:
+    """Data quality of the view's window against the reference schema (or the window's own)."""
+    snapshot, errors, reference = view.snapshot, view.payload_errors, view.reference
     columns: dict[str, ColumnCounts] = {}
     for name, sketch in snapshot.features.items():
         counts = sketch.quality
@@ -116,9 +125,9 @@ def _quality(
 
 def quality_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
     """The `/api/v1/quality` document."""
-    name, snapshot, errors, reference = _window(monitor, model, which, now)
-    report = _quality(snapshot, errors, reference).to_json()
-    return {"model": name, "window": window_span(snapshot.start, snapshot.end), **report}
+    view = window_view(monitor, model, which, now)
+    window = window_span(view.snapshot.start, view.snapshot.end)
+    return {"model": view.model, "window": window, **quality_of(view).to_json()}
 
 
 def outcomes(

@@ -34,9 +34,11 @@ class StatusSources:
 
 def _model_signals(monitor: Monitor, t: StatusThresholds, now: float, which: str) -> list[Signal]:
     try:
-        drift = reports.drift(monitor, None, which, now)
-        quality = reports.quality(monitor, None, which, now)
-        _, outcome = reports.outcomes(monitor, None, which, now)
+        # One copy of the window serves drift, quality and collapse.
+        view = reports.window_view(monitor, None, which, now)
+        drift = reports.drift_of(view, monitor.policies.drift)
+        quality = reports.quality_of(view)
+        _, outcome = reports.outcomes(monitor, view.model, which, now)
     except reports.UnknownModel:
         return [signals.unknown("model", "no sampled traffic yet")]
     found = [
@@ -48,7 +50,7 @@ def _model_signals(monitor: Monitor, t: StatusThresholds, now: float, which: str
         signals.prediction_drift(
             [n for n, c in drift.predictions.items() if c.drift], len(drift.predictions), t
         ),
-        _collapse(monitor, t, now, which),
+        _collapse(view, t),
     ]
     performance = outcome.performance
     found.append(
@@ -72,13 +74,9 @@ def _model_signals(monitor: Monitor, t: StatusThresholds, now: float, which: str
     return found
 
 
-def _collapse(monitor: Monitor, t: StatusThresholds, now: float, which: str) -> Signal:
-    with monitor.lock:
-        found = monitor.model(None)
-        if found is None:
-            return signals.unknown("prediction_collapse", "no predictions yet")
-        sketch = found[1].windows.snapshot(which, now).predictions.get("prediction")
-        reference = monitor.reference
+def _collapse(view: reports.WindowView, t: StatusThresholds) -> Signal:
+    sketch = view.snapshot.predictions.get("prediction")
+    reference = view.reference
     if isinstance(sketch, CategoricalColumnSketch):
         counts = sketch.counts
         top = max(
