@@ -134,6 +134,14 @@ class Capture:
         """Pairs waiting for analysis."""
         return len(self.queue)
 
+    def take(self, limit: int) -> list[Captured]:
+        """Up to `limit` queued pairs, oldest first, without waiting."""
+        batch: list[Captured] = []
+        popleft = self.queue.popleft
+        while len(batch) < limit and self.queue:
+            batch.append(popleft())
+        return batch
+
     def drain(self, limit: int, timeout: float) -> list[Captured]:
         """Up to `limit` queued pairs, polling up to `timeout` seconds for the first."""
         deadline = time.monotonic() + timeout
@@ -141,11 +149,7 @@ class Capture:
             if time.monotonic() >= deadline:
                 return []
             time.sleep(min(0.01, timeout))
-        batch: list[Captured] = []
-        popleft = self.queue.popleft
-        while len(batch) < limit and self.queue:
-            batch.append(popleft())
-        return batch
+        return self.take(limit)
 
 
 class _ExchangeTap:

@@ -1,13 +1,16 @@
-"""Sampling decisions, body teeing bounds, the bounded queue and the CPU budget."""
+"""Sampling decisions, body teeing bounds, the bounded queue, batching and the CPU budget."""
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Sequence
 
 import pytest
 
-from sidecar.analysis import MIN_RATE, BudgetController
+from sidecar.analysis import BATCH, MIN_RATE, AnalysisWorker, BudgetController
 from sidecar.capture import Capture, Sampler, SamplingPolicy
+from sidecar.records import Captured
 
 
 def _scope(method: str = "POST", headers: list[tuple[bytes, bytes]] | None = None) -> dict:  # type: ignore[type-arg]
@@ -115,9 +118,71 @@ class TestBudget:
         assert budget.adjust(100.0, 1.0, MIN_RATE) == MIN_RATE
 
     def test_a_cpu_bound_process_shrinks_the_budget(self) -> None:
-        """With the whole process at 95% of a core, analysis keeps 30% of its budget."""
+        """With the whole process at 95% of a core, analysis keeps 10% of its budget."""
         budget = BudgetController(share=0.25, configured_rate=1.0)
         assert budget.adjust(0.2, 1.0, 1.0, process_seconds=0.5) == 1.0
         assert budget.adjust(0.2, 1.0, 1.0, process_seconds=0.95) == pytest.approx(
-            0.9 * 0.075 / 0.2
+            0.9 * 0.025 / 0.2
         )
+
+
+def _pair(i: int) -> Captured:
+    return Captured(str(i), "POST", "/v1/models/m:predict", "", 200, (), b"{}", b"{}", 0.0, 0.01)
+
+
+class TestWorker:
+    """The analysis thread hands the sink batches, not single pairs."""
+
+    def _worker(self, capture: Capture) -> tuple[AnalysisWorker, list[int]]:
+        sizes: list[int] = []
+
+        def sink(batch: Sequence[Captured], now: float) -> None:
+            sizes.append(len(batch))
+
+        budget = BudgetController(share=1.0, configured_rate=1.0)
+        return AnalysisWorker(capture, sink, budget), sizes
+
+    @staticmethod
+    def _until(condition: object, seconds: float = 5.0) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+            time.sleep(0.01)
+
+    def test_a_trickle_is_gathered_into_one_batch(self) -> None:
+        """Five queued pairs reach the sink in one call, after the gathering wait."""
+        capture = Capture(Sampler(SamplingPolicy()))
+        worker, sizes = self._worker(capture)
+        for i in range(5):
+            capture.submit(_pair(i))
+        worker.start()
+        try:
+            self._until(lambda: sum(sizes) == 5)
+        finally:
+            worker.stop()
+        assert sizes == [5]
+
+    def test_a_full_batch_is_taken_at_once(self) -> None:
+        """With more than BATCH pairs queued, the first call takes exactly BATCH."""
+        capture = Capture(Sampler(SamplingPolicy()), queue_size=BATCH + 10)
+        worker, sizes = self._worker(capture)
+        for i in range(BATCH + 10):
+            capture.submit(_pair(i))
+        worker.start()
+        try:
+            self._until(lambda: sum(sizes) == BATCH + 10)
+        finally:
+            worker.stop()
+        assert sizes == [BATCH, 10]
+
+    def test_wait_idle_analyses_what_is_queued(self) -> None:
+        """wait_idle returns once every queued pair went through the sink."""
+        capture = Capture(Sampler(SamplingPolicy()))
+        worker, sizes = self._worker(capture)
+        worker.start()
+        try:
+            for i in range(3):
+                capture.submit(_pair(i))
+            assert worker.wait_idle(timeout=5.0)
+            assert sum(sizes) == 3 and not capture.queue
+        finally:
+            worker.stop()
