@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sidecar.analysis import GilPause
 from sidecar.decoders import DecodeOptions, decode_pair
 from sidecar.decoders.routes import detect_model, protocol_for_path
 from sidecar.feature_export import FeatureExport
@@ -36,10 +36,6 @@ log = logging.getLogger("sidecar.monitor")
 
 DEFAULT_MAX_MODELS = 16
 OTHER_MODEL = "other"
-YIELD_EVERY = 0.0002
-"""Seconds of decoding between GIL hand-overs to the event loop (a 20-wide row decodes in ~25
-us): a proxied request waits at most about this long for analysis, not the 1 ms switch
-interval, and the ~25 us a hand-over costs is paid a few times per millisecond, not per pair."""
 
 
 @dataclass
@@ -129,7 +125,7 @@ class Monitor:
         protocol = self.options.protocol
         decoded: list[tuple[Captured, Decoded]] = []
         errors: list[tuple[Captured, str, str]] = []
-        yielded = time.perf_counter()
+        pause = GilPause()
         for pair in batch:
             try:
                 decoded.append((pair, decode_pair(pair, self.options.decode, protocol)))
@@ -137,12 +133,9 @@ class Monitor:
                 errors.append(
                     (pair, protocol or protocol_for_path(pair.path) or "auto", exc.reason)
                 )
-            if time.perf_counter() - yielded >= YIELD_EVERY:
-                # Hand the GIL to the event loop rather than make a proxied request wait for the
-                # switch interval. sleep(0) is what hands it over on one core and on many
-                # (os.sched_yield starves a waiter on another core), but costs ~25 us of CPU.
-                time.sleep(0)
-                yielded = time.perf_counter()
+            pause()
+        # Admin readers take the lock in worker threads, never on the event loop, so handing
+        # the GIL over while holding it stalls no proxied request.
         with self.lock:
             for pair, name, reason in errors:
                 self.decode_errors[(name, reason)] += 1
@@ -156,8 +149,10 @@ class Monitor:
                 self._outcomes(self._state(name), pair, payload, now)
                 key = (name, tuple(payload.features), tuple(payload.predictions))
                 groups.setdefault(key, []).append(payload)
+                pause()
             for (name, _, _), payloads in groups.items():
                 self._observe(self._state(name), payloads, now)
+                pause()
 
     def _name(self, payload: Decoded) -> str:
         return self.options.model or payload.model or "default"
