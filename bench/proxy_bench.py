@@ -5,6 +5,9 @@ What runs, all bound to 127.0.0.1:
   pinned with the load generator (core 1) so the proxy under test has core 0 to itself;
 - reference proxy: nginx `proxy_pass` to a keep-alive upstream pool, one worker, core 0;
 - sidecar: `python -m sidecar run` (uvloop + httptools, monitoring on: sample rate 1), core 0;
+  the same with sampling off (`nosample`, the capture-cost baseline of issue 3);
+- floor: `bench/floor_proxy.py`, the cheapest raw-ASGI + aiohttp forwarder on the sidecar's stack
+  (no monitoring, no checks), core 0: what uvicorn + aiohttp alone cost;
 - load: `wrk -t1` on core 1 POSTing a 20-feature KServe v1 body to /v1/models/m:predict; latency
   at a fixed rate comes from an open-loop paced client (this script, `--paced-client`) on core 1.
 
@@ -416,7 +419,7 @@ class Target:
 
 def start_targets(args: argparse.Namespace, processes: Processes, workdir: Path) -> list[Target]:
     """Start the upstream, nginx proxy_pass and the sidecar; wait until each answers."""
-    up, ref, side, admin, bare, bare_admin = free_ports(6)
+    up, ref, side, admin, bare, bare_admin, low = free_ports(7)
     pin = ["taskset", "-c"]
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     conf = nginx_conf(workdir, "upstream", up, DEFAULT_RESPONSE)
@@ -443,24 +446,38 @@ def start_targets(args: argparse.Namespace, processes: Processes, workdir: Path)
     command += ["--sample-rate", "0"]
     pid = processes.start("nosample", command, env)
     unsampled = Target("nosample", f"http://127.0.0.1:{bare}{DEFAULT_PATH}", [pid])
+    # The cheapest forwarder on the same stack: how much of the gap to nginx is uvicorn + aiohttp.
+    command = [
+        *pin,
+        args.proxy_cpu,
+        sys.executable,
+        str(Path(__file__).with_name("floor_proxy.py")),
+    ]
+    command += ["--upstream", f"http://127.0.0.1:{up}", "--port", str(low)]
+    pid = processes.start("floor", command, env)
+    floor = Target("floor", f"http://127.0.0.1:{low}{DEFAULT_PATH}", [pid])
     body = request_body()
-    for target in (direct, reference):
+    for target in (direct, reference, floor):
         wait_ready(target.url, processes, body, DEFAULT_STARTUP_SECONDS)
     wait_ready(f"http://127.0.0.1:{admin}/readyz", processes, None, DEFAULT_STARTUP_SECONDS)
     wait_ready(sidecar.url, processes, body, DEFAULT_STARTUP_SECONDS)
     wait_ready(unsampled.url, processes, body, DEFAULT_STARTUP_SECONDS)
     reference.pids = descendants(reference.pids[0])
-    return [direct, reference, sidecar, unsampled]
+    return [direct, reference, sidecar, unsampled, floor]
 
 
 LOADS = (
     ("direct", 16),
     ("nginx", 16),
     ("nginx", 64),
+    ("floor", 16),
+    ("nosample", 16),
     ("sidecar", 16),
     ("sidecar", 64),
-    ("nosample", 16),
 )
+"""The order of one round. The pairs whose ratio is a bar (nosample/sidecar c=16, sidecar
+c=16/c=64) run back to back in every rotation of the first five, so the machine's drift over
+minutes (up to 25% here) cancels in each round's ratio."""
 
 
 def measure_all(
@@ -554,15 +571,31 @@ def print_tables(
     )
 
 
+def paired(
+    loads: dict[tuple[str, int], list[LoadResult]], top: tuple[str, int], bottom: tuple[str, int]
+) -> float:
+    """Median over rounds of top/bottom req/s, each ratio from runs made back to back."""
+    ratios = [t.rps / b.rps for t, b in zip(loads[top], loads[bottom], strict=True) if b.rps]
+    return statistics.median(ratios) if ratios else 0.0
+
+
 def bars(
-    table: dict[tuple[str, int], Figures], paced: dict[str, dict[str, Any]], sample_rate: float
+    table: dict[tuple[str, int], Figures],
+    loads: dict[tuple[str, int], list[LoadResult]],
+    paced: dict[str, dict[str, Any]],
+    sample_rate: float,
 ) -> list[tuple[bool, str]]:
-    """The bars of issues 2 and 3: (passed, one line with the figures and the ratio)."""
+    """The bars of issues 2 and 3: (passed, one line with the figures and the ratio).
+
+    Ratios of two sidecar runs are the median of per-round ratios (`paired`); the nginx share
+    is a ratio of medians (an order of magnitude apart, drift does not decide it).
+    """
     side16, side64 = table[("sidecar", 16)], table[("sidecar", 64)]
-    nginx16, bare16 = table[("nginx", 16)], table[("nosample", 16)]
+    nginx16, bare16, floor16 = table[("nginx", 16)], table[("nosample", 16)], table[("floor", 16)]
     share = side16.rps / nginx16.rps if nginx16.rps else 0.0
-    capture = side16.rps / bare16.rps if bare16.rps else 0.0
-    collapse = side64.rps / side16.rps if side16.rps else 0.0
+    floor = floor16.rps / nginx16.rps if nginx16.rps else 0.0
+    capture = paired(loads, ("sidecar", 16), ("nosample", 16))
+    collapse = paired(loads, ("sidecar", 64), ("sidecar", 16))
     p50 = paced["sidecar"]["p50_ms"] - paced["direct"]["p50_ms"]
     p99 = paced["sidecar"]["p99_ms"] - paced["direct"]["p99_ms"]
     cpu = side16.cpu_ms if side16.cpu_ms is not None else float("inf")
@@ -571,12 +604,13 @@ def bars(
         (
             share >= BAR_NGINX_SHARE and side16.rps >= BAR_MIN_RPS and clean,
             f"throughput c=16: sidecar {side16.rps:,.0f} req/s = {share:.1%} of nginx "
-            f"{nginx16.rps:,.0f} (bar >= {BAR_NGINX_SHARE:.0%} and >= {BAR_MIN_RPS:,.0f} req/s)",
+            f"{nginx16.rps:,.0f} (bar >= {BAR_NGINX_SHARE:.0%} and >= {BAR_MIN_RPS:,.0f} req/s; "
+            f"stack floor {floor16.rps:,.0f} = {floor:.1%})",
         ),
         (
             collapse >= BAR_NO_COLLAPSE,
-            f"no collapse: c=64 {side64.rps:,.0f} / c=16 {side16.rps:,.0f} = {collapse:.1%} "
-            f"(bar >= {BAR_NO_COLLAPSE:.0%})",
+            f"no collapse: c=64 {side64.rps:,.0f}, c=16 {side16.rps:,.0f}, paired ratio "
+            f"{collapse:.1%} (bar >= {BAR_NO_COLLAPSE:.0%})",
         ),
         (
             p50 <= BAR_ADDED_P50_MS and p99 <= BAR_ADDED_P99_MS,
@@ -585,8 +619,9 @@ def bars(
         ),
         (
             capture >= BAR_CAPTURE_SHARE,
-            f"capture cost c=16: sample rate {sample_rate:g} {side16.rps:,.0f} req/s = "
-            f"{capture:.1%} of sample rate 0 {bare16.rps:,.0f} (bar >= {BAR_CAPTURE_SHARE:.0%})",
+            f"capture cost c=16: sample rate {sample_rate:g} {side16.rps:,.0f} req/s, sample "
+            f"rate 0 {bare16.rps:,.0f}, paired ratio {capture:.1%} "
+            f"(bar >= {BAR_CAPTURE_SHARE:.0%})",
         ),
         (
             cpu <= BAR_CPU_MS,
@@ -622,7 +657,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short runs (about 40 s in all)")
     parser.add_argument("--duration", type=int, help="seconds per measured wrk run (default 5)")
     parser.add_argument("--warmup", type=int, help="seconds of wrk warm-up per run (default 1)")
-    parser.add_argument("--rounds", type=int, help="rounds of all wrk runs, median (default 3)")
+    parser.add_argument("--rounds", type=int, help="rounds of all wrk runs, median (default 5)")
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="fixed rate, req/s")
     parser.add_argument("--paced-seconds", type=float, help="seconds at the fixed rate (10)")
     parser.add_argument("--paced-warmup", type=float, default=1.0, help=argparse.SUPPRESS)
@@ -636,7 +671,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paced-client", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = {"duration": 2, "warmup": 1, "rounds": 1, "paced_seconds": 3.0}
-    full = {"duration": 5, "warmup": 1, "rounds": 3, "paced_seconds": 10.0}
+    full = {"duration": 5, "warmup": 1, "rounds": 5, "paced_seconds": 10.0}
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -692,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in notes(table):
         print(f"note: {line}")
     print("\nbars (issue 2):")
-    verdicts = bars(table, paced, args.sample_rate)
+    verdicts = bars(table, loads, paced, args.sample_rate)
     for passed, line in verdicts:
         print(f"  {'PASS' if passed else 'FAIL'}  {line}")
     if args.json:
