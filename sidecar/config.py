@@ -276,7 +276,7 @@ OPTIONS: tuple[Option, ...] = (
         _share,
         0.25,
         "a number in (0, 1]",
-        "share of one core analysis may use before sampling is lowered (10%% of it while the "
+        "share of one core analysis may use before sampling is lowered (5%% of it while the "
         "process is CPU-bound; 1 disables the budget)",
         "capture",
     ),

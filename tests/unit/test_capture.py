@@ -118,11 +118,11 @@ class TestBudget:
         assert budget.adjust(100.0, 1.0, MIN_RATE) == MIN_RATE
 
     def test_a_cpu_bound_process_shrinks_the_budget(self) -> None:
-        """With the whole process at 95% of a core, analysis keeps 10% of its budget."""
+        """With the whole process at 95% of a core, analysis keeps 5% of its budget."""
         budget = BudgetController(share=0.25, configured_rate=1.0)
         assert budget.adjust(0.2, 1.0, 1.0, process_seconds=0.5) == 1.0
         assert budget.adjust(0.2, 1.0, 1.0, process_seconds=0.95) == pytest.approx(
-            0.9 * 0.025 / 0.2
+            0.9 * 0.0125 / 0.2
         )
 
 
