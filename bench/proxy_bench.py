@@ -474,33 +474,41 @@ LOADS = (
     ("nosample", 16),
     ("sidecar", 16),
     ("sidecar", 64),
+    ("sidecar", 16),
+    ("nosample", 16),
 )
-"""The order of one round. The pairs whose ratio is a bar (nosample/sidecar c=16, sidecar
-c=16/c=64) run back to back in every rotation of the first five, so the machine's drift over
-minutes (up to 25% here) cancels in each round's ratio."""
+"""The order of one round. The runs whose ratios are bars sit in one A-B-C-B-A block (sampling
+off, sampling on c=16, c=64, c=16, off), which every rotation of the first five keeps whole:
+each side of both ratios is then centred on the same moment, so drift over the round (this
+machine's speed moves by up to 25% within minutes) cancels instead of favouring whichever ran
+first."""
+
+Rounds = list[dict[tuple[str, int], list["LoadResult"]]]
 
 
 def measure_all(
     args: argparse.Namespace, targets: dict[str, Target], processes: Processes
-) -> tuple[dict[tuple[str, int], list[LoadResult]], dict[str, dict[str, Any]]]:
+) -> tuple[Rounds, dict[str, dict[str, Any]]]:
     """Every wrk configuration `rounds` times (order rotated each round), then the paced runs."""
-    loads: dict[tuple[str, int], list[LoadResult]] = {key: [] for key in LOADS}
+    rounds: Rounds = []
     for round_index in range(args.rounds):
         order = LOADS[round_index % len(LOADS) :] + LOADS[: round_index % len(LOADS)]
+        runs: dict[tuple[str, int], list[LoadResult]] = {key: [] for key in LOADS}
         for name, connections in order:
             processes.check()
             target = targets[name]
             result = measure_load(
                 target.url, connections, args.duration, args.warmup, args, target.pids
             )
-            loads[(name, connections)].append(result)
+            runs[(name, connections)].append(result)
             print(f"  round {round_index + 1} {name:8} c={connections:<3} {result.rps:9,.0f} req/s")
+        rounds.append(runs)
     paced: dict[str, dict[str, Any]] = {}
     for name in ("direct", "nginx", "sidecar"):
         processes.check()
         paced[name] = measure_paced(targets[name].url, args, targets[name].pids)
         print(f"  paced  {name:8} {args.rate} req/s   p50 {paced[name]['p50_ms']:.3f} ms")
-    return loads, paced
+    return rounds, paced
 
 
 @dataclass(frozen=True)
@@ -571,17 +579,20 @@ def print_tables(
     )
 
 
-def paired(
-    loads: dict[tuple[str, int], list[LoadResult]], top: tuple[str, int], bottom: tuple[str, int]
-) -> float:
-    """Median over rounds of top/bottom req/s, each ratio from runs made back to back."""
-    ratios = [t.rps / b.rps for t, b in zip(loads[top], loads[bottom], strict=True) if b.rps]
+def paired(rounds: Rounds, top: tuple[str, int], bottom: tuple[str, int]) -> float:
+    """Median over rounds of mean(top req/s) / mean(bottom req/s) within the round."""
+    ratios = []
+    for runs in rounds:
+        upper = statistics.fmean(r.rps for r in runs[top])
+        lower = statistics.fmean(r.rps for r in runs[bottom])
+        if lower:
+            ratios.append(upper / lower)
     return statistics.median(ratios) if ratios else 0.0
 
 
 def bars(
     table: dict[tuple[str, int], Figures],
-    loads: dict[tuple[str, int], list[LoadResult]],
+    rounds: Rounds,
     paced: dict[str, dict[str, Any]],
     sample_rate: float,
 ) -> list[tuple[bool, str]]:
@@ -594,8 +605,8 @@ def bars(
     nginx16, bare16, floor16 = table[("nginx", 16)], table[("nosample", 16)], table[("floor", 16)]
     share = side16.rps / nginx16.rps if nginx16.rps else 0.0
     floor = floor16.rps / nginx16.rps if nginx16.rps else 0.0
-    capture = paired(loads, ("sidecar", 16), ("nosample", 16))
-    collapse = paired(loads, ("sidecar", 64), ("sidecar", 16))
+    capture = paired(rounds, ("sidecar", 16), ("nosample", 16))
+    collapse = paired(rounds, ("sidecar", 64), ("sidecar", 16))
     p50 = paced["sidecar"]["p50_ms"] - paced["direct"]["p50_ms"]
     p99 = paced["sidecar"]["p99_ms"] - paced["direct"]["p99_ms"]
     cpu = side16.cpu_ms if side16.cpu_ms is not None else float("inf")
@@ -718,16 +729,17 @@ def main(argv: list[str] | None = None) -> int:
         processes = Processes(workdir)
         try:
             targets = {t.name: t for t in start_targets(args, processes, workdir)}
-            loads, paced = measure_all(args, targets, processes)
+            rounds, paced = measure_all(args, targets, processes)
         finally:
             processes.stop()
+    loads = {key: [r for runs in rounds for r in runs[key]] for key in dict.fromkeys(LOADS)}
     table = {key: figures(results, bool(targets[key[0]].pids)) for key, results in loads.items()}
     print_tables(args, table, paced)
     print(f"load average after: {Path('/proc/loadavg').read_text().strip()}")
     for line in notes(table):
         print(f"note: {line}")
     print("\nbars (issue 2):")
-    verdicts = bars(table, loads, paced, args.sample_rate)
+    verdicts = bars(table, rounds, paced, args.sample_rate)
     for passed, line in verdicts:
         print(f"  {'PASS' if passed else 'FAIL'}  {line}")
     if args.json:
