@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sidecar import reports
-from sidecar.drift import DriftReport, drift_report
+from sidecar.drift import DriftReport
 from sidecar.drift_metrics import window_quantiles
 from sidecar.feature_export import BIN_LABELS, FeatureExport, reference_fractions
 from sidecar.monitor import ModelState, Monitor
-from sidecar.quality import CHECKS
+from sidecar.outcomes import OutcomeSnapshot
+from sidecar.quality import CHECKS, QualityReport
 from sidecar.signals import VERDICT_GAUGE
 from sidecar.sketches.column import CategoricalColumnSketch, NumericColumnSketch
 from sidecar.status import status_report
@@ -71,27 +72,28 @@ def collect_points(runtime: Runtime, export: FeatureExport, now: float) -> Point
     monitor: Monitor = runtime.monitor
     with monitor.lock:
         models = list(monitor.models.items())
-        snapshots = {name: state.windows.snapshot("current", now) for name, state in models}
-        reference = monitor.reference
+        busiest = monitor.model(None)
         feedback = monitor.feedback_totals
         entries = sum(len(state.predictions) for _, state in models)
         evictions = {
             reason: sum(state.predictions.evictions.get(reason, 0) for _, state in models)
             for reason in ("capacity", "ttl")
         }
+    computed: dict[str, reports.ModelReports] = {}
     for name, state in models:
-        report = drift_report(reference, snapshots[name], monitor.policies.drift)
-        exported = _exported(export, state, report)
-        _drift_points(label(name), report, snapshots[name], exported, points)
+        found = computed[name] = reports.model_reports(monitor, name, "current", now)
+        exported = _exported(export, state, found.drift)
+        _drift_points(label(name), found.drift, found.view.snapshot, exported, points)
         _bin_points(label(name), export, state, exported, points)
-        _quality_points(monitor, name, exported, points, now)
-        _outcome_points(monitor, name, points, now)
+        _quality_points(found.quality, name, exported, points)
+        _outcome_points(found.outcome, name, points)
     for outcome in ("matched", "unknown", "duplicate", "invalid"):
         points["sidecar.feedback.labels"].append((getattr(feedback, outcome), {"outcome": outcome}))
     points["sidecar.prediction_store.entries"].append((entries, {}))
     for reason, count in evictions.items():
         points["sidecar.prediction_store.evictions"].append((count, {"reason": reason}))
-    for signal in status_report(runtime.status_sources, now).signals:
+    shared = computed.get(busiest[0]) if busiest is not None else None
+    for signal in status_report(runtime.status_sources, now, computed=shared).signals:
         points["sidecar.status"].append(
             (VERDICT_GAUGE[signal.verdict], {"signal": label(signal.name)})
         )
@@ -176,10 +178,7 @@ def _bin_points(
             points["sidecar.feature.reference_fraction"].append((fractions[bin_label], attributes))
 
 
-def _quality_points(
-    monitor: Monitor, name: str, exported: list[str], points: Points, now: float
-) -> None:
-    quality = reports.quality(monitor, name, "current", now)
+def _quality_points(quality: QualityReport, name: str, exported: list[str], points: Points) -> None:
     model = label(name)
     wanted = set(exported)
     for feature in quality.features:
@@ -195,8 +194,7 @@ def _quality_points(
         points["sidecar.payload_error_ratio"].append((quality.payload_error_rate, {"model": model}))
 
 
-def _outcome_points(monitor: Monitor, name: str, points: Points, now: float) -> None:
-    _, outcome = reports.outcomes(monitor, name, "current", now)
+def _outcome_points(outcome: OutcomeSnapshot, name: str, points: Points) -> None:
     model = label(name)
     performance = outcome.performance
     for metric in PERFORMANCE_METRICS:

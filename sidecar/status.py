@@ -32,15 +32,25 @@ class StatusSources:
     cpu_cap: float
 
 
-def _model_signals(monitor: Monitor, t: StatusThresholds, now: float, which: str) -> list[Signal]:
-    try:
-        # One copy of the window serves drift, quality and collapse.
-        view = reports.window_view(monitor, None, which, now)
-        drift = reports.drift_of(view, monitor.policies.drift)
-        quality = reports.quality_of(view)
-        _, outcome = reports.outcomes(monitor, view.model, which, now)
-    except reports.UnknownModel:
-        return [signals.unknown("model", "no sampled traffic yet")]
+def _model_signals(
+    monitor: Monitor,
+    t: StatusThresholds,
+    now: float,
+    which: str,
+    computed: reports.ModelReports | None,
+) -> list[Signal]:
+    if computed is None:
+        try:
+            # One copy of the window serves drift, quality and collapse.
+            computed = reports.model_reports(monitor, None, which, now)
+        except reports.UnknownModel:
+            return [signals.unknown("model", "no sampled traffic yet")]
+    view, drift, quality, outcome = (
+        computed.view,
+        computed.drift,
+        computed.quality,
+        computed.outcome,
+    )
     found = [
         *signals.quality_signals(quality, t),
         signals.feature_drift(
@@ -114,9 +124,19 @@ def _traffic_signals(sources: StatusSources, t: StatusThresholds, now: float) ->
     ]
 
 
-def status_report(sources: StatusSources, now: float, which: str = "current") -> StatusReport:
-    """Every signal's verdict, and the overall one; model signals over the window `which`."""
+def status_report(
+    sources: StatusSources,
+    now: float,
+    which: str = "current",
+    computed: reports.ModelReports | None = None,
+) -> StatusReport:
+    """Every signal's verdict, and the overall one; model signals over the window `which`.
+
+    `computed`, when given, must be the busiest model's reports over `which` at `now`; the
+    caller that already has them (the metrics collection) saves computing them twice.
+    """
     t = sources.monitor.policies.status
     reports.check_view(which)
-    found = _model_signals(sources.monitor, t, now, which) + _traffic_signals(sources, t, now)
+    found = _model_signals(sources.monitor, t, now, which, computed)
+    found += _traffic_signals(sources, t, now)
     return StatusReport(tuple(found), generated_at=now)
