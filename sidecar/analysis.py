@@ -128,7 +128,8 @@ class AnalysisWorker:
         self._idle = threading.Event()
         self._idle.set()
         self._flush = threading.Event()
-        self._adjusted = time.monotonic()
+        self._period_start = time.monotonic()
+        """Start of the current budget period (`ADJUST_EVERY` long)."""
         self._first_seen: float | None = None
         """When the oldest pair of the gathering batch was first seen queued."""
         self._thread = threading.Thread(target=self._loop, name="sidecar-analysis", daemon=True)
@@ -173,12 +174,12 @@ class AnalysisWorker:
                     self._first_seen = None
                     return self.capture.take(BATCH)
             self._stop.wait(POLL)
-            if time.monotonic() - self._adjusted >= ADJUST_EVERY:
+            if time.monotonic() - self._period_start >= ADJUST_EVERY:
                 return []
         return []
 
     def _loop(self) -> None:
-        window_start = self._adjusted = time.monotonic()
+        self._period_start = time.monotonic()
         process_start = time.process_time()
         cpu = 0.0
         while not self._stop.is_set():
@@ -192,7 +193,7 @@ class AnalysisWorker:
                     log.exception("analysis of %d captured pairs failed", len(batch))
                 cpu += time.thread_time() - started
             self._idle.set()
-            elapsed = time.monotonic() - window_start
+            elapsed = time.monotonic() - self._period_start
             if elapsed >= ADJUST_EVERY:
                 self.cpu_share = cpu / elapsed
                 sampler = self.capture.sampler
@@ -200,5 +201,5 @@ class AnalysisWorker:
                 sampler.effective_rate = self.budget.adjust(
                     cpu, elapsed, sampler.effective_rate, process
                 )
-                window_start, process_start, cpu = time.monotonic(), time.process_time(), 0.0
-                self._adjusted = window_start
+                self._period_start, process_start = time.monotonic(), time.process_time()
+                cpu = 0.0

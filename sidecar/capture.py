@@ -13,7 +13,6 @@ Drop reasons: `too_large`, `queue_full`, `rate_cap` (over `sample_max_per_second
 from __future__ import annotations
 
 import random
-import time
 import zlib
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -141,15 +140,6 @@ class Capture:
         while len(batch) < limit and self.queue:
             batch.append(popleft())
         return batch
-
-    def drain(self, limit: int, timeout: float) -> list[Captured]:
-        """Up to `limit` queued pairs, polling up to `timeout` seconds for the first."""
-        deadline = time.monotonic() + timeout
-        while not self.queue:
-            if time.monotonic() >= deadline:
-                return []
-            time.sleep(min(0.01, timeout))
-        return self.take(limit)
 
 
 class _ExchangeTap:

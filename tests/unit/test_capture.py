@@ -86,7 +86,7 @@ class TestCapture:
             tap.response_chunk(b'{"predictions": [1]}')
             tap.finish(200, 0.01, 0.005, complete=True)
         assert capture.dropped["queue_full"] == 1
-        batch = capture.drain(10, timeout=0.1)
+        batch = capture.take(10)
         assert [p.request_id for p in batch] == ["0", "1"]
         assert batch[0].request_body == b'{"instances": [[1]]}'
         assert batch[0].response_content_type == "application/json"
