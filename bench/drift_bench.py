@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from datasets import sample
 
 from sidecar.drift import drift_report
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.reference import ReferenceProfile
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import ReferenceProfile
 from sidecar.sketches import CategoricalColumnSketch, split_column
 from sidecar.windows import WindowStore
 

@@ -14,9 +14,9 @@ import time
 import tracemalloc
 import uuid
 
-from sidecar.feedback import apply_feedback, parse_feedback
-from sidecar.outcomes import OutcomeWindows
-from sidecar.predictions import PredictionStore
+from sidecar.outcomes.feedback import apply_feedback, parse_feedback
+from sidecar.outcomes.predictions import PredictionStore
+from sidecar.outcomes.windows import OutcomeWindows
 
 
 def _rss_mib() -> float:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import signal
 
-from sidecar.demo_traffic import DEFAULT_RATE, DEFAULT_SHIFT_AFTER, TrafficGenerator, TrafficOptions
+from sidecar.demo.traffic import DEFAULT_RATE, DEFAULT_SHIFT_AFTER, TrafficGenerator, TrafficOptions
 
 
 async def _run(args: argparse.Namespace) -> None:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from sidecar.cli import main
+from sidecar.commands.cli import main
 
 raise SystemExit(main())

@@ -23,9 +23,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sidecar import __version__, reports
-from sidecar.feedback import FeedbackTooLarge
-from sidecar.reference import ReferenceProfile
-from sidecar.status import status_report
+from sidecar.outcomes.feedback import FeedbackTooLarge
+from sidecar.reference.profile import ReferenceProfile
+from sidecar.signals.status import status_report
 
 if TYPE_CHECKING:
     from sidecar.runtime import Runtime

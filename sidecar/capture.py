@@ -18,7 +18,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sidecar.headers import content_length, header_value
+from sidecar.proxy.headers import content_length, header_value
 from sidecar.records import Captured
 
 DEFAULT_MAX_BYTES = 1 << 20

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from sidecar import statistics as st
-from sidecar.reference import ColumnProfile, ReferenceProfile
+from sidecar.reference.profile import ColumnProfile, ReferenceProfile
 from sidecar.sketches.column import CategoricalColumnSketch, ColumnSketch, NumericColumnSketch
 from sidecar.windows import WindowState
 

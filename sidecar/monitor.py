@@ -22,14 +22,14 @@ from typing import Any
 from sidecar.analysis import GilPause
 from sidecar.decoders import DecodeOptions, decode_pair
 from sidecar.decoders.routes import detect_model, protocol_for_path
-from sidecar.feature_export import FeatureExport
-from sidecar.feedback import FeedbackResult, apply_feedback, parse_feedback
-from sidecar.outcomes import OutcomeWindows
+from sidecar.export.features import FeatureExport
+from sidecar.outcomes.feedback import FeedbackResult, apply_feedback, parse_feedback
+from sidecar.outcomes.predictions import PredictionStore, Probability
+from sidecar.outcomes.windows import OutcomeWindows
 from sidecar.policies import Attribute, Policies
-from sidecar.predictions import PredictionStore, Probability
-from sidecar.profile_builder import ProfileBuilder
 from sidecar.records import Captured, Columns, Decoded, DecodeError
-from sidecar.reference import ReferenceProfile
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import ReferenceProfile
 from sidecar.windows import WindowStore
 
 log = logging.getLogger("sidecar.monitor")
@@ -186,7 +186,7 @@ class Monitor:
         if self.bootstrap is not None:
             self._bootstrap(features, predictions, rows)
 
-    # Metrics export hook (sidecar.analysis_metrics sets it): exported-feature cap and
+    # Metrics export hook (sidecar.export.instruments sets it): exported-feature cap and
     # cumulative rows per reference decile, which the window sketches cannot give (they reset).
     feature_export: FeatureExport | None = None
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sidecar.reference import ReferenceProfile
+from sidecar.reference.profile import ReferenceProfile
 
 if TYPE_CHECKING:
     from sidecar.monitor import Monitor

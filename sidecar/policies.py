@@ -5,7 +5,7 @@
     performance:  {task, threshold, min_count, low_confidence, max_entries, ttl_seconds}
     fairness:     {attributes: [group, "header:X-User-Group", "query:group"], favourable,
                    strip_headers, min_group_size, max_groups}
-    status:       thresholds (see `sidecar.thresholds.StatusThresholds`)
+    status:       thresholds (see `sidecar.signals.thresholds.StatusThresholds`)
     redact:       [field, ...]   decoded fields dropped before any sketch or store
     reference_bootstrap: {rows}   rows used when `reference: bootstrap`
     metrics:      {features: [allow-list], bin_features}   exported feature series
@@ -21,11 +21,15 @@ from typing import Any
 
 from sidecar.config import ConfigError, Settings
 from sidecar.drift import DriftPolicy, DriftRule
-from sidecar.feature_export import DEFAULT_BIN_FEATURES
-from sidecar.outcomes import DEFAULT_FAVOURABLE
-from sidecar.performance import DEFAULT_LOW_CONFIDENCE, DEFAULT_MIN_COUNT, DEFAULT_THRESHOLD
-from sidecar.predictions import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS
-from sidecar.thresholds import StatusThresholds
+from sidecar.export.features import DEFAULT_BIN_FEATURES
+from sidecar.outcomes.performance import (
+    DEFAULT_LOW_CONFIDENCE,
+    DEFAULT_MIN_COUNT,
+    DEFAULT_THRESHOLD,
+)
+from sidecar.outcomes.predictions import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS
+from sidecar.outcomes.windows import DEFAULT_FAVOURABLE
+from sidecar.signals.thresholds import StatusThresholds
 
 DEFAULT_BOOTSTRAP_ROWS = 10_000
 ATTRIBUTE_SOURCES = ("feature", "header", "query")

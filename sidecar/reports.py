@@ -12,7 +12,7 @@ from typing import Any
 
 from sidecar.drift import DriftPolicy, DriftReport, drift_report, window_span
 from sidecar.monitor import Monitor
-from sidecar.outcomes import OutcomeSnapshot
+from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import (
     ColumnCounts,
     FeatureSpec,
@@ -22,7 +22,7 @@ from sidecar.quality import (
     assess_quality,
     schema_from_window,
 )
-from sidecar.reference import ReferenceProfile
+from sidecar.reference.profile import ReferenceProfile
 from sidecar.windows import WINDOW_VIEWS, WindowState
 
 

@@ -15,16 +15,16 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from sidecar.analysis import AnalysisWorker, BudgetController
-from sidecar.analysis_metrics import register_analysis_metrics
 from sidecar.capture import Capture, Sampler, SamplingPolicy
 from sidecar.config import ConfigError, Settings
+from sidecar.export.instruments import register_analysis_metrics
+from sidecar.export.telemetry import HttpMetrics, Telemetry
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
-from sidecar.proxy import Forwarder, ProxySettings
-from sidecar.reference import ReferenceProfile, load_reference, save_reference
-from sidecar.status import StatusSources
-from sidecar.telemetry import HttpMetrics, Telemetry
+from sidecar.proxy.forwarder import Forwarder, ProxySettings
+from sidecar.reference.profile import ReferenceProfile, load_reference, save_reference
+from sidecar.signals.status import StatusSources
 
 log = logging.getLogger("sidecar")
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sidecar.reference import ColumnProfile, ReferenceProfile
+from sidecar.reference.profile import ColumnProfile, ReferenceProfile
 from sidecar.sketches.column import CategoricalColumnSketch, ColumnSketch, NumericColumnSketch
 from sidecar.sketches.values import ColumnData, SplitColumn, split_column
 

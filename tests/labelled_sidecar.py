@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.reference import save_reference
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import save_reference
 
 REQUESTS = 60
 

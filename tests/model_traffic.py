@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.reference import save_reference
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import save_reference
 
 FEATURES = ("x0", "x1", "x2")
 PATH = "/v1/models/iris:predict"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import socket
 
-from sidecar.demo_model import MODEL_NAME, training_data
-from sidecar.demo_server import DEFAULT_HOST, DEFAULT_PORT, build_model_app, model_server
+from sidecar.demo.model import MODEL_NAME, training_data
+from sidecar.demo.server import DEFAULT_HOST, DEFAULT_PORT, build_model_app, model_server
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ import argparse
 import csv
 from pathlib import Path
 
-from sidecar.cli import main as sidecar
-from sidecar.demo_model import (
+from sidecar.commands.cli import main as sidecar
+from sidecar.demo.model import (
     CATEGORICAL,
     LABEL,
     PREDICTION,

@@ -17,8 +17,8 @@ from fairlearn.metrics import demographic_parity_difference
 from servers import ThreadedUvicorn, running_sidecar
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.reference import save_reference
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import save_reference
 
 FEATURES = ("x0", "x1", "x2", "x3")
 

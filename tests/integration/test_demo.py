@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from sidecar.decoders import DecodeOptions, decode_pair
-from sidecar.demo_model import SHIFTED_FEATURES, generate, training_data
-from sidecar.demo_server import build_model_app
-from sidecar.demo_traffic import v1_body, v2_body
-from sidecar.demo_view import drift_lines, fairness_text, histogram_quantile, read_histogram
+from sidecar.demo.model import SHIFTED_FEATURES, generate, training_data
+from sidecar.demo.server import build_model_app
+from sidecar.demo.traffic import v1_body, v2_body
+from sidecar.demo.view import drift_lines, fairness_text, histogram_quantile, read_histogram
 from sidecar.records import Captured
 
 HEADER = re.compile(r"^--- t=(?P<t>[\d.]+)s traffic=(?P<phase>before|after)-shift ")

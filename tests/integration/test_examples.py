@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sidecar.reference import load_reference
+from sidecar.reference.profile import load_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from servers import ThreadedUvicorn, running_sidecar
 
-from sidecar import feedback_command
+from sidecar.commands import feedback as feedback_command
 
 TOKEN = "s3cret"
 

@@ -19,8 +19,8 @@ from servers import SidecarHandle, ThreadedUvicorn, running_sidecar
 
 from sidecar.admin import MAX_FEEDBACK_BYTES, MAX_REFERENCE_BYTES
 from sidecar.decoders.base import DEFAULT_MAX_FEATURES
-from sidecar.feedback import DEFAULT_MAX_ITEMS
 from sidecar.monitor import Monitor, MonitorOptions
+from sidecar.outcomes.feedback import DEFAULT_MAX_ITEMS
 from sidecar.persistence import StateStore
 from sidecar.records import Captured
 

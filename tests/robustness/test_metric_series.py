@@ -8,7 +8,7 @@ import time
 import httpx
 from servers import ThreadedUvicorn, running_sidecar
 
-from sidecar.feature_export import DEFAULT_MAX_FEATURES
+from sidecar.export.features import DEFAULT_MAX_FEATURES
 from sidecar.monitor import DEFAULT_MAX_MODELS
 
 SERIES_CAP = 16 * 100 * 30 + 1_000  # docs/metrics.md "Cardinality", plus HTTP and process series

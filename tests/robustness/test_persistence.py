@@ -13,8 +13,8 @@ from robust_tools import pair
 
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import DEFAULT_FILE_NAME, FORMAT_NAME, StateStore
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.reference import ReferenceProfile
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import ReferenceProfile
 
 NOW = 1_700_000_100.0
 

@@ -1,8 +1,8 @@
 """Request smuggling: ambiguous framing and malformed headers get 400 and never reach upstream.
 
 The proxy port's HTTP parser (uvicorn with httptools/llhttp in strict mode) rejects every case
-below before the request reaches the forwarder, so no check in sidecar/proxy.py is needed; this
-suite pins that down against a raw upstream that records every byte it receives.
+below before the request reaches the forwarder, so no check in sidecar/proxy/forwarder.py is
+needed; this suite pins that down against a raw upstream that records every byte it receives.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from sidecar.drift import DriftPolicy, column_drift
-from sidecar.feature_export import BIN_LABELS, FeatureExport, reference_fractions, slot_labels
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.reference import ReferenceProfile
+from sidecar.export.features import BIN_LABELS, FeatureExport, reference_fractions, slot_labels
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import ReferenceProfile
 from sidecar.sketches.column import NumericColumnSketch
 from sidecar.sketches.values import split_column
 from sidecar.statistics import population_stability_index

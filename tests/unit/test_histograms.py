@@ -8,8 +8,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
-from sidecar.histograms import FastHistogram, FastHistograms
-from sidecar.telemetry import DURATION_BUCKETS
+from sidecar.export.histograms import FastHistogram, FastHistograms
+from sidecar.export.telemetry import DURATION_BUCKETS
 
 
 def _points(data: MetricsData, name: str) -> dict[tuple[object, ...], object]:

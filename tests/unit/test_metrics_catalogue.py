@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from labelled_sidecar import labelled_sidecar, send_labelled
 
-from sidecar.telemetry import metric_names
+from sidecar.export.telemetry import metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "docs" / "metrics.md"

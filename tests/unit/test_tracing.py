@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from sidecar.telemetry import Telemetry
-from sidecar.tracing import RequestTracer, build_tracer, tracing_configured
+from sidecar.export.telemetry import Telemetry
+from sidecar.export.tracing import RequestTracer, build_tracer, tracing_configured
 
 TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

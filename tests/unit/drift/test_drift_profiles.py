@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import categories, sample
 
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.profile_command import register, run
-from sidecar.profiling import profile_file
-from sidecar.reference import ReferenceProfile, load_reference, save_reference
+from sidecar.commands.profile import register, run
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import ReferenceProfile, load_reference, save_reference
+from sidecar.reference.readers import profile_file
 
 ROWS = 3_000
 
@@ -170,7 +170,7 @@ class TestProfileCommand:
         """Run as a process, the command prints a progress line and the summary."""
         data = _write(tmp_path / "d.csv", _table())
         code = (
-            "import argparse, sys; from sidecar.profile_command import register, run;"
+            "import argparse, sys; from sidecar.commands.profile import register, run;"
             "p = argparse.ArgumentParser(); register(p.add_subparsers());"
             "sys.exit(run(p.parse_args(sys.argv[1:])))"
         )

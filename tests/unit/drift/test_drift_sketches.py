@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from datasets import categories, sample
 
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.reference import ColumnProfile
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import ColumnProfile
 from sidecar.sketches import (
     CategoricalColumnSketch,
     DDSketch,

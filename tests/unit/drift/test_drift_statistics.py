@@ -10,8 +10,8 @@ from scipy.spatial.distance import jensenshannon
 
 from sidecar import statistics as st
 from sidecar.drift import column_statistics
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.reference import ColumnProfile
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import ColumnProfile
 from sidecar.sketches import CategoricalColumnSketch, NumericColumnSketch, split_column
 
 SIZES = (1_000, 20_000, 100_000)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from datasets import categories, sample
 
+from sidecar.deciles import decile_bin_counts, reference_decile_fractions, window_quantiles
 from sidecar.drift import DriftPolicy, DriftRule, drift_report
-from sidecar.drift_metrics import decile_bin_counts, reference_decile_fractions, window_quantiles
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.reference import ReferenceProfile
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import ReferenceProfile
 from sidecar.sketches import NumericColumnSketch, split_column
 from sidecar.windows import WindowStore
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sidecar.feedback import (
+from sidecar.outcomes.feedback import (
     DEFAULT_MAX_ITEMS,
     FeedbackItem,
     FeedbackResult,
@@ -14,7 +14,7 @@ from sidecar.feedback import (
     apply_feedback,
     parse_feedback,
 )
-from sidecar.predictions import PredictionStore
+from sidecar.outcomes.predictions import PredictionStore
 
 
 class TestParse:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from sidecar.performance import (
+from sidecar.outcomes.performance import (
     CLASSIFICATION,
     OTHER,
     REGRESSION,

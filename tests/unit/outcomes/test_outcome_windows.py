@@ -10,9 +10,9 @@ import pytest
 from fairlearn.metrics import demographic_parity_difference
 from sklearn import metrics as skm
 
-from sidecar.feedback import FeedbackResult, apply_feedback, parse_feedback
-from sidecar.outcomes import OutcomeWindows
-from sidecar.predictions import PredictionStore
+from sidecar.outcomes.feedback import FeedbackResult, apply_feedback, parse_feedback
+from sidecar.outcomes.predictions import PredictionStore
+from sidecar.outcomes.windows import OutcomeWindows
 
 WINDOW = 300.0
 

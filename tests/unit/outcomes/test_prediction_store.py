@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sidecar.predictions import DUPLICATE, INVALID, MATCHED, UNKNOWN, PredictionStore
+from sidecar.outcomes.predictions import DUPLICATE, INVALID, MATCHED, UNKNOWN, PredictionStore
 
 
 def _put(store: PredictionStore, rid: str, now: float, rows: int = 1) -> bool:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sidecar.quality import ColumnCounts, FeatureSpec, Schema, WindowTotals, assess_quality
-from sidecar.signals import (
+from sidecar.signals.verdicts import (
     Signal,
     StatusReport,
     StatusThresholds,

@@ -1,4 +1,4 @@
-"""Upstream, latency SLO, error-budget burn and sidecar-health signals (sidecar.slo)."""
+"""Upstream, latency SLO, error-budget burn and sidecar-health signals (sidecar.signals.slo)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from sidecar.slo import (
+from sidecar.signals.slo import (
     analysis_cpu,
     burn_rate,
     capture_drops,
@@ -19,7 +19,7 @@ from sidecar.slo import (
     upstream_errors,
     upstream_timeouts,
 )
-from sidecar.thresholds import StatusThresholds
+from sidecar.signals.thresholds import StatusThresholds
 
 T = StatusThresholds()
 BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]

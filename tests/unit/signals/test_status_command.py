@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sidecar import status_command
-from sidecar.signals import Signal, StatusReport
+from sidecar.commands import status as status_command
+from sidecar.signals.verdicts import Signal, StatusReport
 
 REPORT = StatusReport(
     (

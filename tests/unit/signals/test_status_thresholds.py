@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar import thresholds
-from sidecar.thresholds import StatusThresholds
+from sidecar.signals import thresholds
+from sidecar.signals.thresholds import StatusThresholds
 
 
 class TestStatusThresholds:

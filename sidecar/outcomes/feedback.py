@@ -21,7 +21,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sidecar.predictions import DUPLICATE, INVALID, MATCHED, UNKNOWN, JoinOutcome, PredictionStore
+from sidecar.outcomes.predictions import (
+    DUPLICATE,
+    INVALID,
+    MATCHED,
+    UNKNOWN,
+    JoinOutcome,
+    PredictionStore,
+)
 from sidecar.records import Value
 
 DEFAULT_MAX_ITEMS = 10_000

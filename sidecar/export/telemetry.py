@@ -6,8 +6,8 @@ process's own `CollectorRegistry` serves them on the admin `/metrics`; when the 
 periodic OTLP exporter pushes the same instruments. Both read the same aggregation, so they show
 the same values (Prometheus cumulative, OTLP cumulative by default); docs/metrics.md ("Prometheus
 and OTLP") lists where the two differ. When an OTLP traces endpoint is set, `tracer` records a
-server span per proxied request (`sidecar.tracing`), and the duration histogram keeps exemplars
-pointing at those spans (SDK exemplar filter `trace_based`).
+server span per proxied request (`sidecar.export.tracing`), and the duration histogram keeps
+exemplars pointing at those spans (SDK exemplar filter `trace_based`).
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from prometheus_client import CollectorRegistry
 
 from sidecar import __version__
 from sidecar.decoders.routes import route_template
-from sidecar.histograms import (
+from sidecar.export.histograms import (
     FastHistogram,
     FastHistograms,
     InjectingPeriodicReader,
     InjectingPrometheusReader,
 )
-from sidecar.http_stats import RequestStats
-from sidecar.tracing import RequestTracer, build_tracer
+from sidecar.export.tracing import RequestTracer, build_tracer
+from sidecar.signals.traffic import RequestStats
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span

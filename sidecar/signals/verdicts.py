@@ -7,7 +7,7 @@ too thin to judge (fewer rows, requests or labels than the `min_*` thresholds), 
 bound when critical, the warning bound otherwise. `overall_status` is the worst verdict, and
 `unknown` only when every signal is unknown.
 
-Upstream, latency and error-budget signals live in `sidecar.slo`. Everything here is O(1) in
+Upstream, latency and error-budget signals live in `sidecar.signals.slo`. Everything here is O(1) in
 memory except `feature_drift`, whose detail names at most `DEFAULT_MAX_NAMES_IN_DETAIL` features.
 """
 
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sidecar.quality import CHECKS, QualityReport
-from sidecar.thresholds import StatusThresholds
+from sidecar.signals.thresholds import StatusThresholds
 
 Verdict = Literal["ok", "warning", "critical", "unknown"]
 VERDICTS: tuple[Verdict, ...] = ("ok", "warning", "critical", "unknown")

@@ -5,7 +5,7 @@ reference quantiles (e_0 = min, e_B = max + 1 ulp, strictly increasing; B <= 112
 merging tied quantiles) with the reference count and value sum in each bin plus under/overflow
 slots (zero for the data the edges came from). A categorical column keeps the counts of its top-K
 categories (default 100) and of everything else ("other"). Profiles are built by
-`sidecar.profile_builder.ProfileBuilder`; this module only holds, validates and (de)serialises
+`sidecar.reference.builder.ProfileBuilder`; this module only holds, validates and (de)serialises
 them. Loading rejects a malformed document with a ValueError naming the field and the value.
 
 Document shape (version 1):

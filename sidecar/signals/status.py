@@ -1,21 +1,24 @@
 """The status report: one verdict per signal over the current window and the last hour.
 
-Signals come from `sidecar.signals` and `sidecar.slo`; this module only gathers their inputs from
-the running sidecar (monitor windows, outcome windows, request stats, capture counters).
+Signals come from `sidecar.signals.verdicts` and `sidecar.signals.slo`; this module only gathers
+their inputs from the running sidecar (monitor windows, outcome windows, request stats, capture
+counters).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sidecar import reports, signals, slo
+from sidecar import reports
 from sidecar.analysis import AnalysisWorker
 from sidecar.capture import Capture
-from sidecar.http_stats import RequestStats
 from sidecar.monitor import Monitor
-from sidecar.signals import Signal, StatusReport
+from sidecar.signals import slo
+from sidecar.signals import verdicts as signals
+from sidecar.signals.thresholds import StatusThresholds
+from sidecar.signals.traffic import RequestStats
+from sidecar.signals.verdicts import Signal, StatusReport
 from sidecar.sketches.column import CategoricalColumnSketch, NumericColumnSketch
-from sidecar.thresholds import StatusThresholds
 
 PRIMARY_METRIC = {"classification": "accuracy", "regression": "rmse"}
 FAIRNESS_METRIC = "demographic_parity_difference"

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sidecar.signals import Signal, grade, unknown
-from sidecar.thresholds import StatusThresholds
+from sidecar.signals.thresholds import StatusThresholds
+from sidecar.signals.verdicts import Signal, grade, unknown
 
 
 def histogram_quantile(q: float, bounds: Sequence[float], counts: Sequence[int]) -> float | None:

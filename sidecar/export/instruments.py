@@ -7,7 +7,7 @@ export) compute drift once. Window figures describe the **current window**; name
 meanings are catalogued in docs/metrics.md.
 
 Cardinality: per model (at most 16, see `sidecar.monitor`) at most `max_features` features
-(`sidecar.feature_export`), label values cut to `MAX_LABEL_LENGTH` (128) printable characters,
+(`sidecar.export.features`), label values cut to `MAX_LABEL_LENGTH` (128) printable characters,
 so the series count is bounded by 16 * max_features * (12 bins + ~20 per-feature series) plus a
 few hundred model- and process-level series.
 """
@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from sidecar import __version__
-from sidecar.feature_export import FeatureExport
-from sidecar.metric_points import Points, collect_points
+from sidecar.export.features import FeatureExport
+from sidecar.export.points import Points, collect_points
 
 if TYPE_CHECKING:
+    from sidecar.export.telemetry import Telemetry
     from sidecar.runtime import Runtime
-    from sidecar.telemetry import Telemetry
 
 DEFAULT_CACHE_SECONDS = 0.5
 

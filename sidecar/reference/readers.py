@@ -1,7 +1,7 @@
 """Read CSV, JSON Lines or Parquet in chunks and build a reference profile (two passes if needed).
 
 Each reader yields `dict[str, list[Value]]` chunks of at most DEFAULT_CHUNK_ROWS = 50,000 rows, so
-memory stays bounded by one chunk plus the builder's state (see `sidecar.profile_builder`),
+memory stays bounded by one chunk plus the builder's state (see `sidecar.reference.builder`),
 whatever the file size. CSV cells: empty -> None, numbers -> float, anything else -> str. JSON
 Lines: one object per line; numbers -> float, booleans -> "true"/"false", null -> None, nested
 values -> their JSON text. Parquet needs pyarrow (`pip install model-sidecar[parquet]`).
@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sidecar.profile_builder import ProfileBuilder
 from sidecar.records import Columns, Value
-from sidecar.reference import ReferenceProfile
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import ReferenceProfile
 
 DEFAULT_CHUNK_ROWS = 50_000
 FORMATS = ("csv", "jsonl", "parquet")

@@ -26,11 +26,16 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from yarl import URL
 
-from sidecar.headers import content_length, header_value, strip_hop_by_hop, upstream_request_headers
+from sidecar.proxy.headers import (
+    content_length,
+    header_value,
+    strip_hop_by_hop,
+    upstream_request_headers,
+)
 
 if TYPE_CHECKING:
     from sidecar.capture import Capture, Tap
-    from sidecar.telemetry import HttpMetrics
+    from sidecar.export.telemetry import HttpMetrics
 
 log = logging.getLogger("sidecar.proxy")
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sidecar import statistics as st
-from sidecar.reference import ColumnProfile
+from sidecar.reference.profile import ColumnProfile
 from sidecar.sketches.column import NumericColumnSketch
 
 DEFAULT_QUANTILES = (0.05, 0.5, 0.95)

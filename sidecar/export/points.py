@@ -4,7 +4,7 @@
 (value, attributes) points to observe. Window figures come from the current window through the
 same functions as the admin API (`sidecar.reports`, `sidecar.drift`), so `/metrics` and
 `/api/v1/drift` agree at the same moment. Features are limited to the exported set of
-`sidecar.feature_export`; label values are sanitised by `label`.
+`sidecar.export.features`; label values are sanitised by `label`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sidecar import reports
+from sidecar.deciles import window_quantiles
 from sidecar.drift import DriftReport
-from sidecar.drift_metrics import window_quantiles
-from sidecar.feature_export import BIN_LABELS, FeatureExport, reference_fractions
+from sidecar.export.features import BIN_LABELS, FeatureExport, reference_fractions
 from sidecar.monitor import ModelState, Monitor
-from sidecar.outcomes import OutcomeSnapshot
+from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import CHECKS, QualityReport
-from sidecar.signals import VERDICT_GAUGE
+from sidecar.signals.status import status_report
+from sidecar.signals.verdicts import VERDICT_GAUGE
 from sidecar.sketches.column import CategoricalColumnSketch, NumericColumnSketch
-from sidecar.status import status_report
 from sidecar.windows import WindowState
 
 if TYPE_CHECKING:

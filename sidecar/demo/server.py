@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sidecar.demo_model import FEATURES, MODEL_NAME, NUMERIC, LogisticModel
+from sidecar.demo.model import FEATURES, MODEL_NAME, NUMERIC, LogisticModel
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080

@@ -17,14 +17,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.fairness import (
+from sidecar.outcomes.fairness import (
     DEFAULT_MAX_GROUPS,
     DEFAULT_MIN_GROUP_SIZE,
     FairnessReport,
     FairnessState,
     fairness_report,
 )
-from sidecar.performance import (
+from sidecar.outcomes.performance import (
     CLASSIFICATION,
     DEFAULT_LOW_CONFIDENCE,
     DEFAULT_MAX_CLASSES,
@@ -39,7 +39,7 @@ from sidecar.performance import (
     max_probability,
     performance_report,
 )
-from sidecar.predictions import MATCHED, JoinOutcome, Probability
+from sidecar.outcomes.predictions import MATCHED, JoinOutcome, Probability
 from sidecar.records import Value
 
 DEFAULT_WINDOW_SECONDS = 300.0

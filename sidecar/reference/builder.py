@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from sidecar.records import Columns
-from sidecar.reference import ColumnProfile, ReferenceProfile
+from sidecar.reference.profile import ColumnProfile, ReferenceProfile
 from sidecar.sketches.binned import BinnedCounts
 from sidecar.sketches.categorical import CategoricalCounts, TopK
 from sidecar.sketches.moments import Moments

@@ -28,7 +28,7 @@ import aiohttp
 import yaml
 
 from sidecar.config import load_settings
-from sidecar.demo_model import (
+from sidecar.demo.model import (
     CATEGORICAL,
     LABEL,
     PREDICTION,
@@ -36,9 +36,9 @@ from sidecar.demo_model import (
     reference_columns,
     training_data,
 )
-from sidecar.demo_server import build_model_app, model_server
-from sidecar.demo_traffic import TrafficGenerator, TrafficOptions
-from sidecar.demo_view import (
+from sidecar.demo.server import build_model_app, model_server
+from sidecar.demo.traffic import TrafficGenerator, TrafficOptions
+from sidecar.demo.view import (
     API_ENDPOINTS,
     Buckets,
     ViewState,
@@ -50,8 +50,8 @@ from sidecar.demo_view import (
     subtract,
 )
 from sidecar.logs import configure_logging
-from sidecar.profile_builder import ProfileBuilder
-from sidecar.reference import save_reference
+from sidecar.reference.builder import ProfileBuilder
+from sidecar.reference.profile import save_reference
 from sidecar.server import SidecarProcess, bind_socket
 
 DEFAULT_RATE = 50.0

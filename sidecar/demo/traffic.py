@@ -2,7 +2,7 @@
 
 Requests go to the proxy at `rate` per second, each with its own `X-Request-ID`, half KServe v1
 and half Open Inference Protocol v2 (`v2_share`); one in ten carries 2-4 rows. After
-`shift_after` seconds the rows come from the shifted world (`sidecar.demo_model.generate`). The
+`shift_after` seconds the rows come from the shifted world (`sidecar.demo.model.generate`). The
 true labels are posted to the admin `POST /api/v1/feedback` in one batch per second, once
 `label_delay` seconds (default 3) have passed, as real ground truth arrives late.
 
@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from sidecar.demo_model import MODEL_NAME, NUMERIC, Batch, DriftSchedule, generate
+from sidecar.demo.model import MODEL_NAME, NUMERIC, Batch, DriftSchedule, generate
 
 DEFAULT_RATE = 50.0
 DEFAULT_SHIFT_AFTER = 30.0

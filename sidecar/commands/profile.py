@@ -9,9 +9,9 @@ import argparse
 import sys
 from typing import TextIO
 
-from sidecar.profile_builder import DEFAULT_BINS, DEFAULT_TOP_K, ProfileBuilder
-from sidecar.profiling import FORMATS, Progress, profile_file
-from sidecar.reference import save_reference
+from sidecar.reference.builder import DEFAULT_BINS, DEFAULT_TOP_K, ProfileBuilder
+from sidecar.reference.profile import save_reference
+from sidecar.reference.readers import FORMATS, Progress, profile_file
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2

@@ -17,10 +17,10 @@ from sidecar.config import OPTIONS, ConfigError, load_settings
 from sidecar.logs import configure_logging
 
 COMMAND_MODULES = (
-    "sidecar.profile_command",
-    "sidecar.feedback_command",
-    "sidecar.status_command",
-    "sidecar.demo_command",
+    "sidecar.commands.profile",
+    "sidecar.commands.feedback",
+    "sidecar.commands.status",
+    "sidecar.commands.demo",
 )
 """Modules with `register(subparsers)` and `run(args) -> int`, one per subcommand."""
 

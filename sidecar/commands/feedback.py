@@ -21,8 +21,8 @@ from typing import Any, TextIO
 
 import httpx
 
-from sidecar.feedback import DEFAULT_MAX_ITEMS, FeedbackResult
-from sidecar.profiling import json_object
+from sidecar.outcomes.feedback import DEFAULT_MAX_ITEMS, FeedbackResult
+from sidecar.reference.readers import json_object
 
 DEFAULT_ADMIN_URL = "http://127.0.0.1:9464"
 DEFAULT_BATCH_SIZE = 1_000

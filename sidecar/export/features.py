@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sidecar import statistics as st
-from sidecar.reference import ColumnProfile, ReferenceProfile
+from sidecar.reference.profile import ColumnProfile, ReferenceProfile
 from sidecar.sketches.values import ColumnData, split_column
 
 DEFAULT_MAX_FEATURES = 100

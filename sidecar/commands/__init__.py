@@ -1,0 +1,1 @@
+"""The `sidecar` command line: the parser and one module per sub-command."""

@@ -1,0 +1,1 @@
+"""Outcomes: stored predictions, delayed labels, performance and fairness per window."""

@@ -1,0 +1,1 @@
+"""Reference profiles: the profile value, the builder that makes one, and the file readers."""
