@@ -351,18 +351,42 @@ OPTIONS: tuple[Option, ...] = (
 OPTIONS_BY_KEY = {option.key: option for option in OPTIONS}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Settings:
-    """Every option's value, plus the nested sections of the config file."""
+    """Every option's value (one typed field per entry of `OPTIONS`) and the file's sections."""
 
-    values: Mapping[str, Any]
+    upstream: str | None = None
+    host: str = "0.0.0.0"
+    port: int = 8000
+    admin_host: str | None = None
+    admin_port: int = 9464
+    admin_token: str | None = None
+    admin_token_file: str | None = None
+    config: str | None = None
+    reference: str | None = None
+    state_dir: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 300.0
+    grace_period: float = 25.0
+    upstream_host_header: str | None = None
+    upstream_health_path: str | None = None
+    max_connections: int = 1024
+    sample_rate: float = 1.0
+    sample_max_per_second: int = 0
+    sample_deterministic: bool = False
+    capture_max_bytes: int = 1 << 20
+    queue_size: int = 1024
+    analysis_cpu_share: float = 0.25
+    request_id_header: str = "x-request-id"
+    protocol: str = "auto"
+    model: str | None = None
+    window_seconds: int = 300
+    rolling_windows: int = 12
+    max_features: int = 100
+    snapshot_interval: float = 30.0
+    log_format: str = "text"
+    log_level: str = "info"
     sections: Mapping[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self.values[key]
-        except KeyError:
-            raise AttributeError(key) from None
 
     def section(self, name: str) -> Any:
         """The nested section `name` of the config file, or None."""
@@ -371,10 +395,13 @@ class Settings:
     @property
     def effective_admin_host(self) -> str:
         """The admin bind address: explicit, else all interfaces only when a token guards it."""
-        if self.values.get("admin_host"):
-            return str(self.values["admin_host"])
-        token = self.values.get("admin_token") or self.values.get("admin_token_file")
-        return "0.0.0.0" if token else "127.0.0.1"
+        if self.admin_host:
+            return self.admin_host
+        return "0.0.0.0" if self.admin_token or self.admin_token_file else "127.0.0.1"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every option's value by key (the sections left out)."""
+        return {option.key: getattr(self, option.key) for option in OPTIONS}
 
 
 def _parse(option: Option, raw: Any, source: str) -> Any:
@@ -433,4 +460,4 @@ def load_settings(
         else:
             values[option.key] = option.default
     sections = {name: file_values[name] for name in SECTIONS if name in file_values}
-    return Settings(values=values, sections=sections)
+    return Settings(**values, sections=sections)

@@ -36,7 +36,10 @@ class Runtime:
     """Everything one sidecar process runs, wired together."""
 
     def __init__(self, settings: Settings, environ: dict[str, str] | None = None) -> None:
+        if not settings.upstream:
+            raise ConfigError("upstream is required: pass --upstream URL or set SIDECAR_UPSTREAM")
         self.settings = settings
+        self.upstream: str = settings.upstream
         self.policies = build_policies(settings)
         self.admin_token = read_admin_token(settings)
         reference, bootstrap = _reference(settings.reference)
@@ -75,7 +78,7 @@ class Runtime:
         )
         self.forwarder = Forwarder(
             ProxySettings(
-                upstream=settings.upstream,
+                upstream=self.upstream,
                 connect_timeout=settings.connect_timeout,
                 read_timeout=settings.read_timeout,
                 host_header=settings.upstream_host_header,
@@ -98,7 +101,7 @@ class Runtime:
         if bootstrap and settings.state_dir:
             self.monitor.on_reference.append(self._save_bootstrapped)
         self._snapshots: asyncio.Task[None] | None = None
-        parts = urlsplit(settings.upstream)
+        parts = urlsplit(self.upstream)
         self._upstream_host = parts.hostname or "127.0.0.1"
         self._upstream_port = parts.port or (443 if parts.scheme == "https" else 80)
 
@@ -150,13 +153,13 @@ class Runtime:
                 asyncio.open_connection(self._upstream_host, self._upstream_port), READY_TIMEOUT
             )
         except (TimeoutError, OSError) as exc:
-            return False, f"upstream {self.settings.upstream} does not accept connections: {exc}"
+            return False, f"upstream {self.upstream} does not accept connections: {exc}"
         writer.close()
         health = self.settings.upstream_health_path
         if health and self.forwarder.session is not None:
             try:
                 async with self.forwarder.session.get(
-                    self.settings.upstream + health,
+                    self.upstream + health,
                     timeout=aiohttp.ClientTimeout(total=READY_TIMEOUT * 2),
                 ) as response:
                     if not 200 <= response.status < 300:

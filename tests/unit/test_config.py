@@ -82,3 +82,17 @@ class TestErrors:
         config.write_text("- a\n- b\n")
         with pytest.raises(ConfigError, match="must be a mapping"):
             load_settings({"config": str(config)}, environ={})
+
+
+class TestTypedSettings:
+    def test_every_option_is_a_typed_field_with_the_same_default(self) -> None:
+        """Settings declares one field per option, and the field's default is the option's."""
+        from dataclasses import fields
+
+        from sidecar.config import OPTIONS, Settings
+
+        names = [f.name for f in fields(Settings) if f.name != "sections"]
+        assert names == [option.key for option in OPTIONS]
+        defaults = Settings()
+        for option in OPTIONS:
+            assert getattr(defaults, option.key) == option.default, option.key
