@@ -24,6 +24,8 @@ from sidecar.records import Captured
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_QUEUE_SIZE = 1024
 CAPTURED_HEADERS = frozenset({b"content-type", b"content-encoding"})
+DROP_REASONS = ("too_large", "queue_full", "rate_cap", "incomplete")
+"""Every reason a sampled pair is dropped for (exported from the start at 0)."""
 CAPTURED_METHODS = frozenset({"POST", "PUT", "PATCH"})
 """Inference calls carry a body; GETs (health, metadata) are proxied but never sampled."""
 

@@ -17,14 +17,16 @@ import aiohttp
 from sidecar.analysis import AnalysisWorker, BudgetController
 from sidecar.capture import Capture, Sampler, SamplingPolicy
 from sidecar.config import ConfigError, Settings
+from sidecar.export.features import FeatureExport
 from sidecar.export.instruments import register_analysis_metrics
-from sidecar.export.telemetry import HttpMetrics, Telemetry
+from sidecar.export.telemetry import DURATION_BUCKETS, HttpMetrics, Telemetry
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
 from sidecar.proxy.forwarder import Forwarder, ProxySettings
 from sidecar.reference.profile import ReferenceProfile, load_reference, save_reference
 from sidecar.signals.status import StatusSources
+from sidecar.signals.traffic import RequestStats
 
 log = logging.getLogger("sidecar")
 
@@ -47,7 +49,8 @@ class Runtime:
             a.name.encode("latin-1") for a in self.policies.attributes if a.source == "header"
         )
         self.telemetry = Telemetry.create(os.environ if environ is None else environ)
-        self.http_metrics = HttpMetrics(self.telemetry)
+        self.request_stats = RequestStats(DURATION_BUCKETS)
+        self.http_metrics = HttpMetrics(self.telemetry, self.request_stats)
         self.capture = Capture(
             Sampler(
                 SamplingPolicy(
@@ -60,6 +63,14 @@ class Runtime:
             queue_size=settings.queue_size,
             extra_headers=header_attributes,
         )
+        # The exporter's feature cap and fleet-mergeable bin counts see every analysed batch.
+        self.feature_export = FeatureExport(
+            max_features=settings.max_features,
+            bin_features=self.policies.bin_features,
+            allow=None
+            if self.policies.metric_features is None
+            else list(self.policies.metric_features),
+        )
         self.monitor = Monitor(
             MonitorOptions(
                 protocol=None if settings.protocol == "auto" else settings.protocol,
@@ -70,6 +81,7 @@ class Runtime:
             ),
             reference=reference,
             bootstrap=bootstrap,
+            observers=(self.feature_export,),
         )
         self.worker = AnalysisWorker(
             self.capture,
@@ -91,12 +103,14 @@ class Runtime:
         )
         self.status_sources = StatusSources(
             self.monitor,
-            self.http_metrics.stats,
+            self.request_stats,
             self.capture,
             self.worker,
             settings.analysis_cpu_share,
         )
-        register_analysis_metrics(self.telemetry, self)
+        self.analysis_metrics = register_analysis_metrics(
+            self.telemetry, self.status_sources, self.feature_export
+        )
         self.state_store = StateStore(settings.state_dir) if settings.state_dir else None
         if bootstrap and settings.state_dir:
             self.monitor.on_reference.append(self._save_bootstrapped)
@@ -117,6 +131,7 @@ class Runtime:
         """Stop background work, close connections, flush telemetry."""
         await self.forwarder.shutdown()
         self.worker.stop()
+        self.analysis_metrics.stop()
         if self._snapshots is not None:
             self._snapshots.cancel()
         if self.state_store is not None:

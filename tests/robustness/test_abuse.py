@@ -14,7 +14,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from robust_tools import exchange, pair
+from memory_sources import pair
+from robust_tools import exchange
 from servers import SidecarHandle, ThreadedUvicorn, running_sidecar
 
 from sidecar.admin import MAX_FEEDBACK_BYTES, MAX_REFERENCE_BYTES
