@@ -127,9 +127,19 @@ class Runtime:
         await self.forwarder.startup()
         self.worker.start()
 
-    async def shutdown(self) -> None:
-        """Stop background work, close connections, flush telemetry."""
+    async def shutdown(self, deadline: float | None = None) -> None:
+        """Stop background work, close connections, flush telemetry.
+
+        Runs once the listeners have drained. The analysis queue is emptied first (until the
+        monotonic `deadline`, by default 10 s from now), so the snapshot holds every pair the
+        drain answered; what is still queued at the deadline is counted as dropped (`shutdown`)
+        and logged.
+        """
         await self.forwarder.shutdown()
+        left = (time.monotonic() + 10.0 if deadline is None else deadline) - time.monotonic()
+        if not await asyncio.to_thread(self.worker.wait_idle, max(left, 0.5)):
+            lost = self.capture.discard("shutdown")
+            log.warning("%d sampled pairs were not analysed before the grace period ended", lost)
         self.worker.stop()
         self.analysis_metrics.stop()
         if self._snapshots is not None:
