@@ -49,7 +49,7 @@ class TestWindowPoints:
         assert points["sidecar.prediction_store.entries"] == [(5, {})]
         assert "sidecar.feature.rows" not in points
         reasons = {a["reason"] for _, a in points["sidecar.capture.dropped"]}
-        assert reasons == {"too_large", "queue_full", "rate_cap", "incomplete"}
+        assert reasons == {"too_large", "queue_full", "rate_cap", "incomplete", "shutdown"}
 
     def test_window_points_of_a_monitor_without_traffic(self) -> None:
         """No model yet: no per-model series, and the model signal reads unknown (-1)."""
