@@ -17,9 +17,9 @@ from collections.abc import Mapping
 
 from sidecar import reports
 from sidecar.capture import DROP_REASONS
-from sidecar.deciles import window_quantiles
+from sidecar.deciles import BIN_LABELS, reference_fractions, window_quantiles
 from sidecar.drift import DriftReport
-from sidecar.export.features import BIN_LABELS, FeatureExport, reference_fractions
+from sidecar.export.features import FeatureExport
 from sidecar.monitor import ModelState, Monitor
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import CHECKS, QualityReport
