@@ -3,7 +3,7 @@
 Checks before any data is read: the output's directory exists and is writable, the output is
 not the input. After the first pass, one warning line per column whose values did not fit its
 kind: text in a numeric column (count, share, first data row and value; treated as missing up to
-DEFAULT_MAX_BAD_SHARE = 1% of the column, see docs/reference-profiles.md) and a column of mostly
+DEFAULT_MAX_BAD_SHARE = 1% of the column, see docs/data.md) and a column of mostly
 numbers made categorical by its text. At the end, one table row per profiled column: role, kind,
 rows, missing share, invalid count, and the range (numeric) or the top 3 categories with shares.
 """

@@ -1,4 +1,4 @@
-"""`sidecar run` as a new user meets it: help that lists choices, listen errors, one log line each."""
+"""`sidecar run` for a new user: help that lists choices, listen errors, one log line each."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class TestRunHelp:
         assert "--log-level {debug,info,warning,error}" in text
 
     def test_config_and_logging_are_not_under_proxying(self) -> None:
-        """--config, --log-level and --log-format sit in the general group, --upstream in proxying."""
+        """--config, --log-level and --log-format are in the general group, not in proxying."""
         groups = _help_groups(_sidecar("run", "--help").stdout)
         for flag in ("--config", "--log-level", "--log-format"):
             assert groups[flag] == "general (config file and logging)", flag
