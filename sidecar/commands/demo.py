@@ -282,7 +282,11 @@ def run(args: argparse.Namespace) -> int:
             model = stack.enter_context(running_model(args.model_port))
             proxy, admin = stack.enter_context(running_sidecar(args, model, workdir))
         except OSError as exc:  # ListenError names the address and the port
-            print(f"sidecar demo: {exc.strerror or exc}", file=sys.stderr)
+            print(
+                f"sidecar demo: {exc.strerror or exc}; choose free ports with --port, "
+                "--admin-port and --model-port (0 picks one)",
+                file=sys.stderr,
+            )
             return 1
         except ConfigError as exc:
             print(f"sidecar demo: {exc}", file=sys.stderr)

@@ -130,6 +130,7 @@ def post_file(
             line_open = False
         response = client.post(FEEDBACK_PATH, json=batch)
         if response.status_code != 200:
+            progress.write("\n" if line_open else "")
             raise ValueError(
                 f"the admin API answered {response.status_code}: {response.text[:200]}"
             )

@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         nargs="+",
         action="extend",
         default=[],
-        help="treat these columns as categorical (default: inferred; strings -> categorical)",
+        help="treat these columns as categorical (default: inferred: numeric when at most 1%% "
+        "of the values are text)",
     )
     parser.add_argument(
         "--exclude", metavar="COL", nargs="+", action="extend", default=[], help="skip columns"

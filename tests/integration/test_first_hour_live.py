@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -167,3 +168,14 @@ class TestDemoOutput:
         assert result.returncode == 0, result.stderr
         assert "\x1b" not in result.stdout
         assert "--- t=" in result.stdout and "demo stopped" in result.stdout
+
+    def test_busy_port_is_named_with_a_way_out(self) -> None:
+        """A taken model port exits 1 naming the address and port and the options to change."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            port = sock.getsockname()[1]
+            result = _sidecar("demo", "--model-port", str(port), "--duration", "1")
+        assert result.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{port}: address already in use" in result.stderr
+        assert "--model-port" in result.stderr
