@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.analysis import GilPause
-from sidecar.decoders import DecodeOptions, decode_pair
-from sidecar.decoders.routes import detect_model, protocol_for_path
+from sidecar.decoders import DecodeOptions, MetadataLookup, decode_pair
+from sidecar.decoders.routes import model_label, protocol_for_path
 from sidecar.export.features import FeatureExport
 from sidecar.outcomes.feedback import FeedbackResult, apply_feedback, parse_feedback
 from sidecar.outcomes.predictions import PredictionStore, Probability
@@ -128,7 +128,9 @@ class Monitor:
         pause = GilPause()
         for pair in batch:
             try:
-                decoded.append((pair, decode_pair(pair, self.options.decode, protocol)))
+                decoded.append(
+                    (pair, decode_pair(pair, self.options.decode, protocol, metadata=self.metadata))
+                )
             except DecodeError as exc:
                 errors.append(
                     (pair, protocol or protocol_for_path(pair.path) or "auto", exc.reason)
@@ -139,7 +141,7 @@ class Monitor:
         with self.lock:
             for pair, name, reason in errors:
                 self.decode_errors[(name, reason)] += 1
-                state = self._state(self.options.model or detect_model(pair.path))
+                state = self._state(self.options.model or model_label(pair.path))
                 state.payload_errors[state.windows.window_start(now)] += 1
                 state.requests += 1
             groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Decoded]] = {}
@@ -185,6 +187,9 @@ class Monitor:
         self._export_features(state, features)
         if self.bootstrap is not None:
             self._bootstrap(features, predictions, rows)
+
+    # Model metadata hook (sidecar.runtime sets it): names v2 tensors from the upstream's metadata.
+    metadata: MetadataLookup | None = None
 
     # Metrics export hook (sidecar.export.instruments sets it): exported-feature cap and
     # cumulative rows per reference decile, which the window sketches cannot give (they reset).

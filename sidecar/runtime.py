@@ -19,6 +19,7 @@ from sidecar.capture import Capture, Sampler, SamplingPolicy
 from sidecar.config import ConfigError, Settings
 from sidecar.export.instruments import register_analysis_metrics
 from sidecar.export.telemetry import HttpMetrics, Telemetry
+from sidecar.model_metadata import HttpFetch, MetadataCache
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
@@ -71,6 +72,9 @@ class Runtime:
             reference=reference,
             bootstrap=bootstrap,
         )
+        # Fetched in the analysis thread on a model's first v2 payload, never on the event loop.
+        self.model_metadata = MetadataCache(HttpFetch(self.upstream))
+        self.monitor.metadata = self.model_metadata
         self.worker = AnalysisWorker(
             self.capture,
             self.monitor.ingest,

@@ -52,6 +52,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     _i("sidecar.capture.sampled", "counter", "{request}", "Requests sampled for analysis."),
     _i("sidecar.capture.dropped", "counter", "{pair}", "Sampled pairs not analysed, by reason."),
     _i("sidecar.decode.errors", "counter", "{payload}", "Undecodable payloads."),
+    _i("sidecar.model_metadata.fetches", "counter", "{fetch}", "Model metadata fetches."),
     _i("sidecar.capture.sampling_rate_ratio", "gauge", "1", "Effective sampling rate."),
     _i("sidecar.capture.queue_depth", "gauge", "{pair}", "Pairs waiting for analysis."),
     _i("sidecar.analysis.cpu_ratio", "gauge", "1", "Analysis CPU time per wall second."),

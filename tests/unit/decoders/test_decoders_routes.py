@@ -13,7 +13,7 @@ class TestRouteTemplate:
         ("path", "route"),
         [
             ("/v2/models/iris/infer", "/v2/models/{model}/infer"),
-            ("/v2/models/iris/versions/3/infer", "/v2/models/{model}/infer"),
+            ("/v2/models/iris/versions/3/infer", "/v2/models/{model}/versions/{version}/infer"),
             ("/v1/models/iris:predict", "/v1/models/{model}:predict"),
             ("/v1/models/iris/versions/2:predict", "/v1/models/{model}:predict"),
             ("/invocations", "/invocations"),
