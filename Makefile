@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install mlserver lint test bench demo clean
+.PHONY: install mlserver kserve lint test bench demo clean
 
 install:  ## create .venv and install the package with its test extras
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ install:  ## create .venv and install the package with its test extras
 mlserver:  ## MLServer + scikit-learn in .mlserver/ (it pins an older starlette), for tests/heavy
 	test -x .mlserver/bin/mlserver || ($(PYTHON) -m venv .mlserver && \
 		.mlserver/bin/pip install -q mlserver mlserver-sklearn)
+
+kserve:  ## KServe's ModelServer + Triton's HTTP client in .kserve/ (binary tensors), for tests/heavy
+	test -x .kserve/bin/python || ($(PYTHON) -m venv .kserve && \
+		.kserve/bin/pip install -q 'kserve==0.21.0' 'tritonclient[http]==2.73.0')
 
 lint:  ## ruff (format check + lint) and mypy --strict
 	$(BIN)/ruff format --check sidecar tests bench examples
@@ -30,4 +34,4 @@ demo: install  ## the built-in demo: model server, sidecar and traffic with drif
 	$(BIN)/sidecar demo
 
 clean:
-	rm -rf $(VENV) .mlserver .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .mlserver .kserve .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info

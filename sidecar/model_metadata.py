@@ -6,6 +6,7 @@ a model costs one `GET /v2/models/{name}[/versions/{version}]` of at most `DEFAU
 `DEFAULT_MAX_MODELS` (64) entries are kept (the oldest is evicted). A failed fetch leaves the
 payload's own names as they are, is counted in `fetches` by outcome (exported as
 `sidecar_model_metadata_fetches_total`), and is retried after `DEFAULT_RETRY_SECONDS` (300 s).
+A versioned path whose versioned metadata the server refuses falls back to the model's.
 `get` never raises.
 """
 
@@ -124,7 +125,13 @@ class MetadataCache:
 
     def _fetch(self, model: str, version: str | None) -> ModelMetadata | None:
         try:
-            metadata = self.fetch(model, version)
+            try:
+                metadata = self.fetch(model, version)
+            except MetadataError as error:
+                if version is None or error.outcome != "http_error":
+                    raise
+                # Servers without versioned metadata (KServe answers 501) still know the model.
+                metadata = self.fetch(model, None)
         except MetadataError as error:
             self.fetches[error.outcome] += 1
             log.warning("model metadata of %r not available: %s", model, error)
