@@ -95,6 +95,7 @@ def model_label(path: str, request: object = None) -> str:
 
 def is_analysed(path: str) -> bool:
     """Whether requests to `path` carry payloads to analyse (not a v2 control-plane call)."""
-    if not path.startswith("/v2/"):
+    path = path.rstrip("/")
+    if path != "/v2" and not path.startswith("/v2/"):
         return True
-    return path.rstrip("/").endswith(_V2_INFERENCE)
+    return path.endswith(_V2_INFERENCE)
