@@ -25,7 +25,7 @@ import pytest
 from servers import free_port, running_sidecar
 
 from sidecar.decoders import DecodeOptions, decode_pair
-from sidecar.decoders.binary_tensors import header_length
+from sidecar.decoders.binary_tensors import decode_elements, header_length
 from sidecar.records import Captured, Decoded
 
 pytestmark = pytest.mark.heavy
@@ -35,14 +35,20 @@ VENV = Path(os.environ.get("SIDECAR_KSERVE_VENV", HERE.parents[1] / ".kserve"))
 ROWS = 25
 
 
-@pytest.fixture(scope="module")
-def kserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """KServe's ModelServer serving model `clf` on 127.0.0.1."""
+def _require_venv() -> Path:
+    """The KServe virtualenv's python; skip without it (fail in CI, which must make it)."""
     python = VENV / "bin" / "python"
     if not python.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"KServe virtualenv missing at {VENV}: .ci/run must run `make kserve`")
         pytest.skip(f"no KServe virtualenv at {VENV} (make kserve)")
+    return python
+
+
+@pytest.fixture(scope="module")
+def kserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """KServe's ModelServer serving model `clf` on 127.0.0.1."""
+    python = _require_venv()
     folder = tmp_path_factory.mktemp("kserve")
     port = free_port()
     log = (folder / "kserve.log").open("wb")
@@ -153,6 +159,27 @@ class TestBinaryAndJsonAgree:
         bare = decode_pair(pairs["binary"], DecodeOptions())
         assert bare.predictions["prediction"] == report["binary"]["label"]
         assert runtime.model_metadata.fetches == {"ok": 1}
+
+
+class TestTritonEncoding:
+    def test_every_datatype_as_tritonclient_encodes_it(self) -> None:
+        """The bytes tritonclient sends for each of the 14 datatypes decode to its values."""
+        done = subprocess.run(
+            [str(_require_venv()), str(HERE / "triton_encode.py")],
+            capture_output=True,
+            check=True,
+            timeout=120,
+            text=True,
+        )
+        encoded = json.loads(done.stdout)
+        assert len(encoded) == 14
+        for datatype, case in encoded.items():
+            raw = bytes.fromhex(case["raw"])
+            assert case["size"] == len(raw), datatype
+            count = int(np.prod(case["shape"]))
+            values = decode_elements(datatype, count, raw, "t")
+            got = values.tolist() if isinstance(values, np.ndarray) else values
+            assert got == case["values"], datatype
 
 
 class TestControlPlanePassesThrough:
