@@ -104,7 +104,8 @@ class MetadataCache:
         self.max_models = max_models
         self.retry_seconds = retry_seconds
         self.clock = clock
-        self.fetches: Counter[str] = Counter()
+        # Every outcome present from the start: readers in other threads copy it while it grows.
+        self.fetches: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self._entries: dict[tuple[str, str | None], _Entry] = {}
 
     def get(self, model: str, version: str | None) -> ModelMetadata | None:

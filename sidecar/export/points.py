@@ -17,7 +17,6 @@ from sidecar import reports
 from sidecar.deciles import window_quantiles
 from sidecar.drift import DriftReport
 from sidecar.export.features import BIN_LABELS, FeatureExport, reference_fractions
-from sidecar.model_metadata import OUTCOMES as METADATA_OUTCOMES
 from sidecar.monitor import ModelState, Monitor
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import CHECKS, QualityReport
@@ -111,8 +110,7 @@ def _capture_points(runtime: Runtime, points: Points) -> None:
     for (protocol, reason), count in list(runtime.monitor.decode_errors.items()):
         attributes = {"protocol": label(protocol), "reason": label(reason)}
         points["sidecar.decode.errors"].append((count, attributes))
-    fetches = {outcome: 0 for outcome in METADATA_OUTCOMES} | dict(runtime.model_metadata.fetches)
-    for outcome, count in fetches.items():
+    for outcome, count in list(runtime.model_metadata.fetches.items()):
         points["sidecar.model_metadata.fetches"].append((count, {"outcome": label(outcome)}))
     points["sidecar.capture.sampling_rate_ratio"].append((capture.sampler.effective_rate, {}))
     points["sidecar.capture.queue_depth"].append((capture.depth, {}))

@@ -158,7 +158,7 @@ class TestBinaryAndJsonAgree:
         assert decoded.predictions["label"] == report["binary"]["label"]
         bare = decode_pair(pairs["binary"], DecodeOptions())
         assert bare.predictions["prediction"] == report["binary"]["label"]
-        assert runtime.model_metadata.fetches == {"ok": 1}
+        assert +runtime.model_metadata.fetches == {"ok": 1}
 
 
 class TestTritonEncoding:

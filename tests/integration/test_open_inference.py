@@ -114,7 +114,7 @@ class TestBinaryThroughTheSidecar:
             monitor = sc.runtime.monitor
             drift = httpx.get(sc.admin_url + "/api/v1/drift?model=clf@1").json()
             metrics = httpx.get(sc.admin_url + "/metrics").text
-            fetches = dict(sc.runtime.model_metadata.fetches)
+            fetches = +sc.runtime.model_metadata.fetches
         direct = httpx.post(
             v2_upstream + "/v2/models/clf/versions/1/infer", content=body, headers=headers
         )
@@ -128,6 +128,7 @@ class TestBinaryThroughTheSidecar:
         assert drift["predictions"]["prediction"]["kind"] == "categorical"
         assert fetches == {"ok": 1}
         assert 'sidecar_model_metadata_fetches_total{outcome="ok"} 1.0' in metrics
+        assert 'sidecar_model_metadata_fetches_total{outcome="timeout"} 0.0' in metrics
 
     def test_unknown_model_metadata_is_counted_and_names_stay(self, v2_upstream: str) -> None:
         """A model the server has no metadata for decodes with its own names; the failed
@@ -139,7 +140,7 @@ class TestBinaryThroughTheSidecar:
                 httpx.post(sc.url + "/v2/models/other/infer", content=body, headers=headers)
             assert sc.runtime.worker.wait_idle(20)
             monitor = sc.runtime.monitor
-            fetches = dict(sc.runtime.model_metadata.fetches)
+            fetches = +sc.runtime.model_metadata.fetches
         assert monitor.decode_errors == {}
         assert monitor.models["other"].rows == 6
         assert fetches == {"http_error": 1}

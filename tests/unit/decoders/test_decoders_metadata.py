@@ -144,7 +144,7 @@ class TestMetadataCache:
         cache = MetadataCache(fetch)
         assert cache.get("clf", None) is METADATA
         assert cache.get("clf", None) is METADATA
-        assert fetch.calls == [("clf", None)] and cache.fetches == {"ok": 1}
+        assert fetch.calls == [("clf", None)] and +cache.fetches == {"ok": 1}
 
     def test_failure_is_counted_and_retried_later(self) -> None:
         """A failed fetch gives None, is counted by outcome, and is retried after retry_seconds."""
@@ -157,7 +157,7 @@ class TestMetadataCache:
         fetch.answers[("clf", None)] = METADATA
         clock.now = 61
         assert cache.get("clf", None) is METADATA
-        assert cache.fetches == {"timeout": 1, "ok": 1}
+        assert +cache.fetches == {"timeout": 1, "ok": 1}
 
     def test_versioned_metadata_falls_back_to_the_model(self) -> None:
         """A server refusing versioned metadata (an HTTP error) is asked for the model's."""
@@ -181,7 +181,7 @@ class TestMetadataCache:
             raise RuntimeError("bug")
 
         cache = MetadataCache(broken)
-        assert cache.get("clf", None) is None and cache.fetches == {"invalid": 1}
+        assert cache.get("clf", None) is None and +cache.fetches == {"invalid": 1}
 
     def test_metadata_paths_are_percent_encoded(self) -> None:
         """Names and versions are encoded as one path segment each."""
