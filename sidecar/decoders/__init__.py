@@ -149,11 +149,12 @@ def decode_pair(
     """Decode one captured pair with `protocol` (or the detected one) into columns."""
     if protocol is not None and protocol not in SUPPORTED_DECODERS:
         raise DecodeError("unknown_protocol", f"protocol {protocol[:40]!r} is not supported")
-    request = parse_request(captured, max_bytes)
-    name = protocol or detect_protocol(captured.path, request)
-    response = parse_response(captured, max_bytes)
-    decoder = SUPPORTED_DECODERS[name]
+    name = protocol or "auto"
     try:
+        request = parse_request(captured, max_bytes)
+        name = protocol or detect_protocol(captured.path, request)
+        response = parse_response(captured, max_bytes)
+        decoder = SUPPORTED_DECODERS[name]
         if isinstance(decoder, OpenInferenceDecoder):
             found = model_metadata(captured.path, metadata)
             decoded = decoder.decode(captured.path, request, response, options, found)

@@ -73,7 +73,8 @@ def header_length(headers: Sequence[tuple[str, str]]) -> str | None:
 def split_body(body: bytes, length: str) -> tuple[bytes, bytes]:
     """The JSON header and the binary part of a body, split at the header's stated length."""
     text = length.strip()
-    if not text.isdigit() or int(text) > len(body):
+    # ASCII digits only (str.isdigit also takes "²"), and few enough for int() to parse.
+    if not (text.isascii() and text.isdigit() and len(text) <= 20) or int(text) > len(body):
         raise DecodeError(
             "binary_header_length_invalid",
             f"{HEADER_LENGTH}={length[:20]!r} for a body of {len(body)} bytes",

@@ -247,7 +247,7 @@ class TestLayout:
 
 
 class TestErrors:
-    @pytest.mark.parametrize("length", ["abc", "-1", "10000", ""])
+    @pytest.mark.parametrize("length", ["abc", "-1", "10000", "", "²", "9" * 5000])
     def test_bad_header_length(self, length: str) -> None:
         """A header length that is not a byte count within the body is named as such."""
         raw, _ = body("inputs", raw_tensor("x", "UINT8", [1], b"\x01"))
