@@ -8,7 +8,7 @@ decoder. It raises `DecodeError` and nothing else; `reason` is one of a fixed se
 `empty`, `unknown_protocol`, `invalid_payload`, `bad_shape`, `bad_datatype`, `row_mismatch`,
 `pointer_not_found`, the binary tensor extension's `binary_header_missing`,
 `binary_header_length_invalid`, `binary_header_invalid`, `binary_size_invalid`,
-`binary_size_mismatch`, `binary_bytes_invalid` and `shared_memory` (see
+`binary_size_mismatch` and `binary_bytes_invalid` (see
 `sidecar.decoders.binary_tensors`), and `decoder_bug` (an unexpected exception, converted so
 monitoring never breaks). Responses with status >= 400, empty bodies, or bodies that are not
 JSON decode to no predictions (a response with `Inference-Header-Content-Length` must decode);

@@ -13,7 +13,7 @@ body of the same cap can hold as `0,0,...`), checked from the shapes before any 
 numbers cost 8 bytes each as float64. Every tensor's size must equal its shape times its
 datatype's width (BYTES: its elements fill it exactly), and the sizes must add up to the bytes
 after the header. Reasons raised: `binary_header_length_invalid`, `binary_header_invalid`,
-`binary_size_invalid`, `binary_size_mismatch`, `binary_bytes_invalid`, `shared_memory`,
+`binary_size_invalid`, `binary_size_mismatch`, `binary_bytes_invalid`,
 `bad_datatype`, `bad_shape`, `too_large`.
 """
 
@@ -139,10 +139,6 @@ def _binary_size(spec: dict[str, object]) -> int | None:
     parameters = spec.get("parameters")
     if not isinstance(parameters, dict):
         return None
-    if "shared_memory_region" in parameters:
-        raise DecodeError(
-            "shared_memory", f"tensor {str(spec.get('name'))[:40]!r} is in shared memory"
-        )
     size = parameters.get("binary_data_size")
     if size is None:
         return None

@@ -14,7 +14,8 @@ With the model's metadata (`ModelMetadata`, fetched outside the decoders): a ten
 name takes the declared name at its position, one without a datatype the declared datatype; a
 tensor whose declared shape has a fixed first dimension and equals the payload's shape is one
 row (a model without a batch dimension); and the first declared output present is `prediction`,
-whatever order the server answers in. Configured `feature_names` still win.
+whatever order the server answers in. Configured `feature_names` still win. A tensor in
+shared memory (Triton's `shared_memory_region`) counts its rows but gives no columns.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def parse_tensor(spec: object, declared: Sequence[TensorMetadata] = (), index: i
     if known is not None and not known.batched and tuple(shape) == known.shape:
         rows = 1 if size else 0  # no batch dimension: the whole tensor is one row
     width = size // rows if rows else 0
+    if in_shared_memory(spec):
+        return Tensor(name, rows, 0, None, [])  # its data is not in the body: rows, no columns
     data = spec.get("data")
     if isinstance(data, BinaryData):
         if isinstance(data.values, np.ndarray):
@@ -94,6 +97,12 @@ def parse_tensor(spec: object, declared: Sequence[TensorMetadata] = (), index: i
         if array is not None:
             return Tensor(name, rows, width, array.reshape(rows, width), None)
     return Tensor(name, rows, width, None, _cells(flat, datatype))
+
+
+def in_shared_memory(spec: dict[str, object]) -> bool:
+    """Whether a tensor's data lives in a shared-memory region (Triton's extension)."""
+    parameters = spec.get("parameters")
+    return isinstance(parameters, dict) and "shared_memory_region" in parameters
 
 
 def _cells(flat: Sequence[object], datatype: str) -> list[Value]:
