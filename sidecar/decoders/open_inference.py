@@ -63,15 +63,8 @@ def parse_tensor(spec: object, declared: Sequence[TensorMetadata] = (), index: i
     """Validate one tensor object and reshape its data to (rows, width)."""
     if not isinstance(spec, dict):
         raise DecodeError("invalid_payload", "a v2 tensor is not a JSON object")
-    name, shape, datatype = spec.get("name"), spec.get("shape"), spec.get("datatype")
-    if not name and index < len(declared):
-        name = declared[index].name
-    known = next((t for t in declared if t.name == name), None)
-    if datatype is None and known is not None:
-        datatype = known.datatype
-    if not isinstance(name, str) or not isinstance(datatype, str):
-        raise DecodeError("invalid_payload", "a v2 tensor needs a string name and datatype")
-    datatype = datatype.upper()
+    name, datatype, known = _identity(spec, declared, index)
+    shape = spec.get("shape")
     if datatype not in DATATYPES:
         raise DecodeError("bad_datatype", f"tensor {name[:40]!r} has datatype {datatype[:20]!r}")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
@@ -97,6 +90,21 @@ def parse_tensor(spec: object, declared: Sequence[TensorMetadata] = (), index: i
         if array is not None:
             return Tensor(name, rows, width, array.reshape(rows, width), None)
     return Tensor(name, rows, width, None, _cells(flat, datatype))
+
+
+def _identity(
+    spec: dict[str, object], declared: Sequence[TensorMetadata], index: int
+) -> tuple[str, str, TensorMetadata | None]:
+    """Name and datatype of a tensor (from the metadata where the payload omits them)."""
+    name, datatype = spec.get("name"), spec.get("datatype")
+    if not name and index < len(declared):
+        name = declared[index].name
+    known = next((t for t in declared if t.name == name), None)
+    if datatype is None and known is not None:
+        datatype = known.datatype
+    if not isinstance(name, str) or not isinstance(datatype, str):
+        raise DecodeError("invalid_payload", "a v2 tensor needs a string name and datatype")
+    return name, datatype.upper(), known
 
 
 def in_shared_memory(spec: dict[str, object]) -> bool:
