@@ -58,20 +58,25 @@ def metadata_path(model: str, version: str | None) -> str:
 class HttpFetch:
     """`GET` of a model's metadata from the upstream with the standard library's client."""
 
-    def __init__(self, upstream: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, upstream: str, timeout: float = DEFAULT_TIMEOUT, host_header: str | None = None
+    ) -> None:
         parts = urlsplit(upstream)
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (443 if self.https else 80)
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
+        self.headers = {"accept": "application/json"}
+        if host_header:
+            self.headers["host"] = host_header  # as proxied requests have it (virtual hosts)
 
     def __call__(self, model: str, version: str | None) -> ModelMetadata:
         kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
         connection = kind(self.host, self.port, timeout=self.timeout)
         path = self.prefix + metadata_path(model, version)
         try:
-            connection.request("GET", path, headers={"accept": "application/json"})
+            connection.request("GET", path, headers=self.headers)
             response = connection.getresponse()
             body = response.read(DEFAULT_MAX_BYTES + 1)
         except TimeoutError as error:

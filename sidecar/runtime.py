@@ -73,7 +73,9 @@ class Runtime:
             bootstrap=bootstrap,
         )
         # Fetched in the analysis thread on a model's first v2 payload, never on the event loop.
-        self.model_metadata = MetadataCache(HttpFetch(self.upstream))
+        self.model_metadata = MetadataCache(
+            HttpFetch(self.upstream, host_header=settings.upstream_host_header)
+        )
         self.monitor.metadata = self.model_metadata
         self.worker = AnalysisWorker(
             self.capture,

@@ -65,7 +65,12 @@ async def _infer(request: Request) -> Response:
     )
 
 
+METADATA_HOSTS: list[str] = []
+"""Host headers of the metadata requests the upstream received."""
+
+
 async def _metadata(request: Request) -> Response:
+    METADATA_HOSTS.append(request.headers.get("host", ""))
     if request.path_params["name"] != "clf":
         return JSONResponse({"error": "unknown model"}, status_code=404)
     return JSONResponse(METADATA)
@@ -144,3 +149,15 @@ class TestBinaryThroughTheSidecar:
         assert monitor.decode_errors == {}
         assert monitor.models["other"].rows == 6
         assert fetches == {"http_error": 1}
+
+    def test_metadata_request_carries_the_configured_host(self, v2_upstream: str) -> None:
+        """With upstream_host_header set, the metadata GET sends that Host, as proxied calls do."""
+        body, headers = _binary_request(np.ones((1, 2)))
+        METADATA_HOSTS.clear()
+        with running_sidecar(
+            v2_upstream, analysis_cpu_share=1.0, upstream_host_header="clf.models.internal"
+        ) as sc:
+            httpx.post(sc.url + "/v2/models/clf/infer", content=body, headers=headers)
+            assert sc.runtime.worker.wait_idle(20)
+            fetches = +sc.runtime.model_metadata.fetches
+        assert METADATA_HOSTS == ["clf.models.internal"] and fetches == {"ok": 1}
