@@ -175,12 +175,21 @@ def _hanley_mcneil(auc: float, positives: float, negatives: float) -> float:
     return spread / (positives * negatives)
 
 
-def estimated_figures(counts: EstimateCounts, classes: list[str]) -> dict[str, Estimate]:
-    """Accuracy, binary and macro precision/recall/F1 and ROC AUC from a window's counts."""
+def estimated_figures(
+    counts: EstimateCounts, classes: list[str], reference_rows: int = 0
+) -> dict[str, Estimate]:
+    """Accuracy, binary and macro precision/recall/F1 and ROC AUC from a window's counts.
+
+    With a calibration fitted on `reference_rows` rows, each band's variance grows by the
+    factor 1 + n / reference_rows: the map's own sampling error, of the order of a
+    reference-sized sample's, adds to the window's.
+    """
     e, v = counts.expected, counts.variance
     if e is None or v is None or counts.rows == 0:
         return {}
     n = float(e.sum())
+    if reference_rows > 0:
+        v = v * (1.0 + n / reference_rows)
     out = {"accuracy": Estimate.of(float(np.trace(e)) / n, float(np.trace(v)) / n**2)}
     # The classes present: expected as true or predicted (sklearn's label set, in expectation).
     present = [k for k in range(e.shape[0]) if e[k].sum() + e[:, k].sum() > 0]
@@ -198,5 +207,6 @@ def estimated_figures(counts: EstimateCounts, classes: list[str]) -> dict[str, E
         auc = binned_auc(counts.auc_positive, counts.auc_negative)
         if auc is not None:
             pos, neg = float(counts.auc_positive.sum()), float(counts.auc_negative.sum())
-            out["roc_auc"] = Estimate.of(auc, _hanley_mcneil(auc, pos, neg))
+            inflate = 1.0 + n / reference_rows if reference_rows > 0 else 1.0
+            out["roc_auc"] = Estimate.of(auc, _hanley_mcneil(auc, pos, neg) * inflate)
     return out

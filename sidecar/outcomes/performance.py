@@ -104,6 +104,7 @@ class ReferenceContext:
     calibrated: bool = False
     metrics: dict[str, float | None] | None = None
     low_confidence_share: float | None = None
+    rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,11 @@ def _regression_figures(sums: RegressionSums, min_count: int) -> dict[str, Any]:
 
 
 def _estimate_figures(
-    state: PerformanceState, classes: list[str], min_count: int, realised: dict[str, Any]
+    state: PerformanceState,
+    classes: list[str],
+    min_count: int,
+    realised: dict[str, Any],
+    reference_rows: int,
 ) -> dict[str, Any]:
     """The estimate, its bands, and estimate - realised where both exist."""
     conf = state.confidence
@@ -232,7 +237,7 @@ def _estimate_figures(
         figures["low_confidence_share"] = conf.low_confidence_rows / conf.rows
     if state.estimate.rows < min_count:
         return figures
-    estimated: dict[str, Estimate] = estimated_figures(state.estimate, classes)
+    estimated: dict[str, Estimate] = estimated_figures(state.estimate, classes, reference_rows)
     figures["estimated"] = {k: asdict(v) for k, v in estimated.items()}
     if "accuracy" in estimated:
         figures["estimated_accuracy"] = estimated["accuracy"].value
@@ -268,7 +273,7 @@ def performance_report(
             figures.update(_classification_figures(state.classification, min_count))
         width = 0 if state.estimate.expected is None else state.estimate.expected.shape[0]
         names = classes or [str(k) for k in range(width)]
-        figures.update(_estimate_figures(state, names, min_count, figures))
+        figures.update(_estimate_figures(state, names, min_count, figures, context.rows))
     else:
         labelled = state.regression.rows
         if labelled >= min_count:

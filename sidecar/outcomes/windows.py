@@ -38,6 +38,7 @@ from sidecar.outcomes.labels import (
     class_key,
     confidence,
     infer_task,
+    is_score,
 )
 from sidecar.outcomes.performance import (
     DEFAULT_MIN_COUNT,
@@ -216,7 +217,9 @@ class OutcomeWindows:
 
     def _ensure_task(self, predictions: Sequence[Value]) -> str:
         if self.task is None and any(v is not None for v in predictions):
-            self.task = infer_task(predictions)
+            # Scores known to be probabilities are a classifier's, however many distinct values.
+            scored = self.probabilities and all(v is None or is_score(v, True) for v in predictions)
+            self.task = CLASSIFICATION if scored else infer_task(predictions)
         return self.task or CLASSIFICATION
 
     def record_prediction(
@@ -364,7 +367,7 @@ class OutcomeWindows:
         if ref is None:
             return ReferenceContext()
         share = ref.low_confidence_share(self.low_confidence, self.threshold)
-        return ReferenceContext(True, dict(ref.metrics), share)
+        return ReferenceContext(True, dict(ref.metrics), share, ref.rows)
 
     def merge(self, other: OutcomeWindows) -> None:
         """Add another replica's windows (same configuration) into this one."""
