@@ -150,11 +150,12 @@ class OutcomeProfile:
         total = counts.sum()
         if total <= 0:
             return None
-        centres = (np.arange(SCORE_BINS) + 0.5) / SCORE_BINS
+        # Each bin stands for its lower edge: scores on a 0.001 grid (rounded ones) are exact.
+        edges = np.arange(SCORE_BINS) / SCORE_BINS
         if len(self.classes) == 2:
-            confidence = np.where(centres >= threshold, centres, 1.0 - centres)
+            confidence = np.where(edges >= threshold, edges, 1.0 - edges)
         else:
-            confidence = centres
+            confidence = edges
         return float(counts[confidence < cutoff].sum() / total)
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,10 +13,11 @@ the expected AUC (NannyML's CBPE): the ranking statistic with each row counted a
 1 - c1 negative, over `DEFAULT_AUC_BINS` = 200 score bins (ties within a bin count one half, as
 sklearn counts equal scores).
 
-Bands are 95% normal intervals (+/- 1.96 sd) of the realised figure around the estimate, from the
-window's rows: accuracy's variance trace(V) / n^2 is exact; precision, recall and F1 use the
-delta method on (TP, FN) with the predicted count fixed; macro figures treat classes as
-independent; ROC AUC uses Hanley & McNeil (1982) with the expected class counts. A 5,000-row
+Bands are 95% normal intervals (+/- 1.96 sd; accuracy adds half its step 1 / n) of the realised
+figure around the estimate, from the window's rows: accuracy's variance trace(V) / n^2 is
+exact; precision, recall and F1 use the delta method on (TP, FN) with the predicted count
+fixed; macro figures treat classes as independent; ROC AUC uses Hanley & McNeil (1982) with the
+expected class counts. A 5,000-row
 window with accuracy 0.9 has a band of about +/- 0.008.
 """
 
@@ -136,9 +137,13 @@ class Estimate:
     high: float
 
     @classmethod
-    def of(cls, value: float, variance: float) -> Estimate:
-        """The figure and value +/- 1.96 sd, clipped to [0, 1]."""
-        half = Z95 * math.sqrt(max(variance, 0.0))
+    def of(cls, value: float, variance: float, step: float = 0.0) -> Estimate:
+        """The figure and value +/- (1.96 sd + step / 2), clipped to [0, 1].
+
+        `step` is the spacing of the realised figure's possible values (1 / n for accuracy):
+        half of it is the continuity correction of a normal interval for a count.
+        """
+        half = Z95 * math.sqrt(max(variance, 0.0)) + step / 2
         return cls(value, max(0.0, value - half), min(1.0, value + half))
 
 
@@ -190,7 +195,7 @@ def estimated_figures(
     n = float(e.sum())
     if reference_rows > 0:
         v = v * (1.0 + n / reference_rows)
-    out = {"accuracy": Estimate.of(float(np.trace(e)) / n, float(np.trace(v)) / n**2)}
+    out = {"accuracy": Estimate.of(float(np.trace(e)) / n, float(np.trace(v)) / n**2, 1.0 / n)}
     # The classes present: expected as true or predicted (sklearn's label set, in expectation).
     present = [k for k in range(e.shape[0]) if e[k].sum() + e[:, k].sum() > 0]
     per_class = {k: _class_figures(e, v, k) for k in present}
