@@ -18,6 +18,7 @@ from sidecar.deciles import window_quantiles
 from sidecar.drift import DriftReport
 from sidecar.export.features import BIN_LABELS, FeatureExport, reference_fractions
 from sidecar.monitor import ModelState, Monitor
+from sidecar.outcomes.performance import PerformanceReport
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import CHECKS, QualityReport
 from sidecar.signals.status import status_report
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 MAX_LABEL_LENGTH = 128
 PERFORMANCE_METRICS = (
     "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
     "precision_macro",
     "recall_macro",
     "f1_macro",
@@ -210,6 +215,7 @@ def _outcome_points(outcome: OutcomeSnapshot, name: str, points: Points) -> None
             (performance.low_confidence_share, {"model": model})
         )
     points["sidecar.model.labelled_rows"].append((performance.labelled_rows, {"model": model}))
+    _estimate_points(performance, model, points)
     if outcome.fairness is None:
         return
     for attribute in outcome.fairness.attributes:
@@ -224,3 +230,16 @@ def _outcome_points(outcome: OutcomeSnapshot, name: str, points: Points) -> None
                 if value is not None:
                     attributes = {**base, "group": label(group.group), "metric": metric}
                     points["sidecar.fairness.group_rate_ratio"].append((value, attributes))
+
+
+def _estimate_points(performance: PerformanceReport, model: str, points: Points) -> None:
+    """The label-free estimate with its band, and estimate - realised once labels arrived."""
+    for metric, figure in (performance.estimated or {}).items():
+        attributes = {"model": model, "metric": metric}
+        points["sidecar.model.estimated_performance"].append((figure["value"], attributes))
+        for bound in ("low", "high"):
+            band = {**attributes, "bound": bound}
+            points["sidecar.model.estimated_performance_bound"].append((figure[bound], band))
+    for metric, error in (performance.estimation_error or {}).items():
+        attributes = {"model": model, "metric": metric}
+        points["sidecar.model.estimation_error"].append((error, attributes))

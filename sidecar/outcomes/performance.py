@@ -150,9 +150,22 @@ class PerformanceReport:
     low_confidence_threshold: float = DEFAULT_LOW_CONFIDENCE
     reference_low_confidence_share: float | None = None
 
+    def comparison(self) -> dict[str, dict[str, float | None]]:
+        """Per estimated figure: the estimate, its band, the realised figure and the error."""
+        out: dict[str, dict[str, float | None]] = {}
+        for metric, figure in (self.estimated or {}).items():
+            out[metric] = {
+                "estimated": figure["value"],
+                "low": figure["low"],
+                "high": figure["high"],
+                "realised": getattr(self, metric, None),
+                "error": (self.estimation_error or {}).get(metric),
+            }
+        return out
+
     def to_json(self) -> dict[str, Any]:
-        """A dict of plain JSON types (estimate, realised figures and their error side by side)."""
-        return asdict(self)
+        """A dict of plain JSON types, with `comparison`: estimate, realised, error side by side."""
+        return {**asdict(self), "comparison": self.comparison()}
 
 
 def _ratio(
