@@ -249,6 +249,8 @@ def _estimate_figures(
         figures["mean_confidence"] = conf.max_probability_sum / conf.rows
         figures["low_confidence_share"] = conf.low_confidence_rows / conf.rows
     if state.estimate.rows < min_count:
+        # Rows with only their top probability (vectors too wide to keep): the raw estimate.
+        figures["estimated_accuracy"] = figures.get("mean_confidence")
         return figures
     estimated: dict[str, Estimate] = estimated_figures(state.estimate, classes, reference_rows)
     figures["estimated"] = {k: asdict(v) for k, v in estimated.items()}

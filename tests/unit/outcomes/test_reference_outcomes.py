@@ -12,6 +12,8 @@ import pytest
 from sklearn import metrics as skm
 
 from sidecar.commands.profile import register, run
+from sidecar.config import ConfigError, load_settings
+from sidecar.policies import build_policies
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import load_reference, save_reference
 
@@ -108,3 +110,17 @@ class TestCompatibility:
         out.write_text(json.dumps(data))
         with pytest.raises(ValueError, match=r"outcomes\.calibration\[1\]\.x"):
             load_reference(out)
+
+
+class TestScoresSetting:
+    """performance.scores: validated, and read by the outcome windows."""
+
+    def test_scores_option(self, tmp_path: Path) -> None:
+        """`probability` is accepted and reaches the policies; another value names the key."""
+        config = tmp_path / "c.yaml"
+        config.write_text("performance: {scores: probability}\n")
+        settings = load_settings({"config": str(config)}, environ={})
+        assert build_policies(settings).scores == "probability"
+        config.write_text("performance: {scores: logits}\n")
+        with pytest.raises(ConfigError, match=r"performance\.scores='logits'"):
+            build_policies(load_settings({"config": str(config)}, environ={}))
