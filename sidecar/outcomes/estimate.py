@@ -24,12 +24,14 @@ window with accuracy 0.9 has a band of about +/- 0.008.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sidecar.outcomes.calibration import FloatArray
+from sidecar.outcomes.calibration import Calibration, FloatArray
+from sidecar.outcomes.labels import class_position
 
 DEFAULT_AUC_BINS = 200
 Z95 = 1.959963984540054
@@ -126,6 +128,34 @@ class EstimateCounts:
             for name in ("expected", "variance", "auc_positive", "auc_negative")
         }
         return cls(int(data["rows"]), **arrays)
+
+
+def record_vectors(
+    counts: EstimateCounts,
+    keys: Sequence[str | None],
+    vectors: Sequence[object],
+    names: Sequence[str] | None,
+    calibration: Calibration | None,
+) -> None:
+    """Add the rows that carry a probability vector (grouped by width), calibrated if mapped."""
+    by_width: dict[int, list[int]] = {}
+    for row, vector in enumerate(vectors):
+        if isinstance(vector, tuple) and len(vector) >= 2:
+            by_width.setdefault(len(vector), []).append(row)
+    for width, rows in by_width.items():
+        raw = np.asarray([vectors[r] for r in rows], dtype=np.float64)
+        positions = [
+            None if keys[r] is None else class_position(str(keys[r]), width, names) for r in rows
+        ]
+        # A row whose class has no position in its vector counts under the vector's argmax.
+        argmax = raw.argmax(axis=1)
+        predicted = np.array(
+            [argmax[i] if p is None else p for i, p in enumerate(positions)], dtype=np.intp
+        )
+        calibrated = raw if calibration is None else calibration.calibrate(raw)
+        counts.update(calibrated, predicted)
+        if width == 2:
+            counts.update_auc(raw[:, 1], calibrated[:, 1])
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,13 @@ def confidence(
             return p1 if p1 >= threshold else 1.0 - p1
         return max(probability) if probability else None
     return probability
+
+
+def class_position(key: str, width: int, names: Sequence[str] | None = None) -> int | None:
+    """The position of class `key` in a vector of `width` (its index in `names`, or the key
+    read as an integer); None when it has none."""
+    if names is not None:
+        pos = list(names).index(key) if key in names else None
+    else:
+        pos = int(key) if key.isdigit() else None
+    return pos if pos is not None and pos < width else None

@@ -17,10 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from sidecar.outcomes.calibration import OutcomeProfile
 from sidecar.outcomes.counts import DEFAULT_LOW_CONFIDENCE, DEFAULT_MAX_CLASSES
+from sidecar.outcomes.estimate import record_vectors
 from sidecar.outcomes.fairness import (
     DEFAULT_MAX_GROUPS,
     DEFAULT_MIN_GROUP_SIZE,
@@ -36,6 +35,7 @@ from sidecar.outcomes.labels import (
     TASKS,
     apply_threshold,
     class_key,
+    class_position,
     confidence,
     infer_task,
     is_score,
@@ -185,35 +185,7 @@ class OutcomeWindows:
         return names[position] if names is not None and position < len(names) else str(position)
 
     def _position(self, key: str, width: int) -> int | None:
-        if self.class_names is not None:
-            pos = self.class_names.index(key) if key in self.class_names else None
-        else:
-            pos = int(key) if key.isdigit() else None
-        return pos if pos is not None and pos < width else None
-
-    def _estimate(
-        self, state: PerformanceState, keys: Sequence[str | None], vectors: Sequence[Probability]
-    ) -> None:
-        """Add rows with a probability vector to the expected confusion matrix, by width."""
-        by_width: dict[int, list[int]] = {}
-        for row, vector in enumerate(vectors):
-            if isinstance(vector, tuple) and len(vector) >= 2:
-                by_width.setdefault(len(vector), []).append(row)
-        for width, rows in by_width.items():
-            raw = np.asarray([vectors[r] for r in rows], dtype=np.float64)
-            predicted = np.array(
-                [
-                    _predicted_position(keys[r], raw[i], self.class_names)
-                    for i, r in enumerate(rows)
-                ],
-                dtype=np.intp,
-            )
-            calibrated = (
-                raw if self.reference is None else self.reference.calibration.calibrate(raw)
-            )
-            state.estimate.update(calibrated, predicted)
-            if width == 2:
-                state.estimate.update_auc(raw[:, 1], calibrated[:, 1])
+        return class_position(key, width, self.class_names)
 
     def _ensure_task(self, predictions: Sequence[Value]) -> str:
         if self.task is None and any(v is not None for v in predictions):
@@ -238,7 +210,8 @@ class OutcomeWindows:
         keys, vectors = self._classes(predictions, probabilities)
         confidences = [confidence(k, v, self.threshold) for k, v in zip(keys, vectors, strict=True)]
         window.performance.confidence.update([c for c in confidences if c is not None])
-        self._estimate(window.performance, keys, vectors)
+        calibration = None if self.reference is None else self.reference.calibration
+        record_vectors(window.performance.estimate, keys, vectors, self.class_names, calibration)
         if groups is not None and self.attributes:
             window.fairness.update_predictions(groups, keys)
         return start
@@ -404,18 +377,6 @@ class OutcomeWindows:
             float(s): _Window(PerformanceState.from_dict(p), FairnessState.from_dict(f))
             for s, p, f in data["windows"]
         }
-
-
-def _predicted_position(
-    key: str | None, vector: np.ndarray[Any, Any], names: list[str] | None
-) -> int:
-    """The position of a row's predicted class in its vector (argmax when the key is no index)."""
-    if key is not None:
-        if names is not None and key in names and names.index(key) < len(vector):
-            return names.index(key)
-        if key.isdigit() and int(key) < len(vector):
-            return int(key)
-    return int(np.argmax(vector))
 
 
 def _number(value: Value) -> float | None:
