@@ -173,3 +173,21 @@ class TestOutcomeProfile:
         collector = OutcomeCollector("label", ["score"])
         with pytest.raises(ValueError, match="'label': label 'yes'"):
             collector.add({"label": ["yes"], "score": [0.3]})
+
+
+class TestSavedState:
+    """Window state saved before the estimate existed still loads."""
+
+    def test_state_without_estimate_or_auc_loads(self) -> None:
+        """A saved window lacking 'estimate' and 'auc' loads with empty estimate counts."""
+        outcomes = OutcomeWindows(scores="probability")
+        start = outcomes.record_prediction(0.0, [0.2, 0.8] * 20)
+        outcomes.record_labels(start, [0.2, 0.8] * 20, [0, 1] * 20)
+        data = json.loads(json.dumps(outcomes.to_dict()))
+        for _, performance, _ in data["windows"]:
+            del performance["estimate"]
+            del performance["classification"]["auc"]
+        restored = OutcomeWindows(scores="probability")
+        restored.load_dict(data)
+        perf = restored.snapshot("current", 0.0).performance
+        assert perf.accuracy == 1.0 and perf.estimated is None and perf.roc_auc is None
