@@ -329,18 +329,19 @@ class OutcomeWindows:
                 task,
                 self.min_count,
                 [self._class_at(k) for k in range(width)],
-                self._context(),
+                self._context(width),
             ),
             fairness=fairness,
         )
 
-    def _context(self) -> ReferenceContext:
-        """The reference's figures and its share of low-confidence rows, when it has them."""
+    def _context(self, width: int) -> ReferenceContext:
+        """The reference's figures and low-confidence share; calibrated if its classes fit."""
         ref = self.reference
         if ref is None:
             return ReferenceContext()
         share = ref.low_confidence_share(self.low_confidence, self.threshold)
-        return ReferenceContext(True, dict(ref.metrics), share, ref.rows)
+        fits = width in (0, len(ref.classes))
+        return ReferenceContext(fits, dict(ref.metrics), share, ref.rows if fits else 0)
 
     def merge(self, other: OutcomeWindows) -> None:
         """Add another replica's windows (same configuration) into this one."""

@@ -191,3 +191,31 @@ class TestSavedState:
         restored.load_dict(data)
         perf = restored.snapshot("current", 0.0).performance
         assert perf.accuracy == 1.0 and perf.estimated is None and perf.roc_auc is None
+
+
+class TestMulticlassEstimate:
+    """A calibrated three-class model: macro figures estimated within their bands."""
+
+    def test_macro_figures_within_band(self) -> None:
+        """One-vs-rest maps fitted on a reference estimate a fresh window's macro P/R/F1."""
+        rng = np.random.default_rng(11)
+
+        def rows(n: int) -> tuple[np.ndarray, np.ndarray]:
+            truth = rng.dirichlet(np.ones(3) * 0.5, n)
+            labels = np.array([rng.choice(3, p=v) for v in truth])
+            reported = truth**2 / (truth**2).sum(axis=1, keepdims=True)  # overconfident
+            return reported, labels
+
+        reference = fit_outcomes(*rows(30_000))
+        vectors, labels = rows(5_000)
+        outcomes = OutcomeWindows()
+        outcomes.set_reference(reference)
+        predicted = vectors.argmax(axis=1).astype(str).tolist()
+        as_tuples = [tuple(v) for v in vectors.tolist()]
+        start = outcomes.record_prediction(0.0, predicted, as_tuples)
+        outcomes.record_labels(start, predicted, labels.astype(str).tolist(), as_tuples)
+        perf = outcomes.snapshot("current", 0.0).performance
+        assert perf.calibrated and perf.estimated is not None
+        for name in ("accuracy", "precision_macro", "recall_macro", "f1_macro"):
+            band = perf.estimated[name]
+            assert band["low"] <= getattr(perf, name) <= band["high"], name
