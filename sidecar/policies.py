@@ -172,8 +172,15 @@ def build_policies(settings: Settings) -> Policies:
     _unknown(
         performance,
         "performance",
-        {"task", "threshold", "min_count", "low_confidence", "scores", "max_entries"}
-        | {"ttl_seconds"},
+        {
+            "task",
+            "threshold",
+            "min_count",
+            "low_confidence",
+            "scores",
+            "max_entries",
+            "ttl_seconds",
+        },
     )
     task = _get(performance, "performance", "task", str, None)
     if task not in (None, "classification", "regression"):
