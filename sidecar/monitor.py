@@ -73,8 +73,10 @@ class ModelState:
             [a.label for a in policies.attributes],
             low_confidence=policies.low_confidence,
             min_count=policies.min_count,
+            scores=policies.scores,
             **extra,
         )
+        self.outcomes.set_reference(None if reference is None else reference.outcomes)
         self.predictions = PredictionStore(policies.max_entries, policies.ttl_seconds)
         self.payload_errors: Counter[float] = Counter()
         self.requests = 0
@@ -241,6 +243,7 @@ class Monitor:
         self.reference = reference
         for state in self.models.values():
             state.windows.set_reference(reference)
+            state.outcomes.set_reference(None if reference is None else reference.outcomes)
         for callback in self.on_reference:
             callback(reference)
 

@@ -22,6 +22,7 @@ from sidecar.deciles import BIN_LABELS, reference_fractions, window_quantiles
 from sidecar.drift import DriftReport
 from sidecar.export.features import FeatureExport
 from sidecar.monitor import ModelState, Monitor
+from sidecar.outcomes.performance import PerformanceReport
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import CHECKS, QualityReport
 from sidecar.signals.status import StatusSources, status_report
@@ -32,6 +33,10 @@ from sidecar.windows import WindowState
 MAX_LABEL_LENGTH = 128
 PERFORMANCE_METRICS = (
     "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
     "precision_macro",
     "recall_macro",
     "f1_macro",
@@ -231,6 +236,7 @@ def _outcome_points(outcome: OutcomeSnapshot, name: str, points: Points) -> None
             (performance.low_confidence_share, {"model": model})
         )
     points["sidecar.model.labelled_rows"].append((performance.labelled_rows, {"model": model}))
+    _estimate_points(performance, model, points)
     if outcome.fairness is None:
         return
     for attribute in outcome.fairness.attributes:
@@ -245,3 +251,16 @@ def _outcome_points(outcome: OutcomeSnapshot, name: str, points: Points) -> None
                 if value is not None:
                     attributes = {**base, "group": label(group.group), "metric": metric}
                     points["sidecar.fairness.group_rate_ratio"].append((value, attributes))
+
+
+def _estimate_points(performance: PerformanceReport, model: str, points: Points) -> None:
+    """The label-free estimate with its band, and estimate - realised once labels arrived."""
+    for metric, figure in (performance.estimated or {}).items():
+        attributes = {"model": model, "metric": metric}
+        points["sidecar.model.estimated_performance"].append((figure["value"], attributes))
+        for bound in ("low", "high"):
+            band = {**attributes, "bound": bound}
+            points["sidecar.model.estimated_performance_bound"].append((figure[bound], band))
+    for metric, error in (performance.estimation_error or {}).items():
+        attributes = {"model": model, "metric": metric}
+        points["sidecar.model.estimation_error"].append((error, attributes))
