@@ -19,10 +19,12 @@ from sidecar.capture import Capture, Sampler, SamplingPolicy
 from sidecar.config import ConfigError, Settings
 from sidecar.export.instruments import register_analysis_metrics
 from sidecar.export.telemetry import HttpMetrics, Telemetry
+from sidecar.history import History
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
 from sidecar.proxy.forwarder import Forwarder, ProxySettings
+from sidecar.recorder import HistoryRecorder
 from sidecar.reference.profile import ReferenceProfile, load_reference, save_reference
 from sidecar.signals.status import StatusSources
 
@@ -97,7 +99,12 @@ class Runtime:
             settings.analysis_cpu_share,
         )
         register_analysis_metrics(self.telemetry, self)
-        self.state_store = StateStore(settings.state_dir) if settings.state_dir else None
+        self.history = History()
+        self.recorder = HistoryRecorder(self.status_sources, self.history, settings.window_seconds)
+        self._recording: asyncio.Task[None] | None = None
+        self.state_store = (
+            StateStore(settings.state_dir, history=self.history) if settings.state_dir else None
+        )
         if bootstrap and settings.state_dir:
             self.monitor.on_reference.append(self._save_bootstrapped)
         self._snapshots: asyncio.Task[None] | None = None
@@ -112,11 +119,14 @@ class Runtime:
             self._snapshots = asyncio.ensure_future(self._snapshot_loop(self.state_store))
         await self.forwarder.startup()
         self.worker.start()
+        self._recording = asyncio.ensure_future(self.recorder.run())
 
     async def shutdown(self) -> None:
         """Stop background work, close connections, flush telemetry."""
         await self.forwarder.shutdown()
         self.worker.stop()
+        if self._recording is not None:
+            self._recording.cancel()
         if self._snapshots is not None:
             self._snapshots.cancel()
         if self.state_store is not None:
