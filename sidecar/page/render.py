@@ -182,6 +182,8 @@ def render_page(data: Mapping[str, Any], nonce: str, refresh: int) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # An empty icon, so the browser does not ask the admin port for /favicon.ico.
+        '<link rel="icon" href="data:,">'
         f"{meta}<title>model-sidecar · {escape(text(data.get('model')) or 'no model')}</title>"
         f'<style nonce="{nonce}">{STYLE}</style></head><body>'
         f"{_header(data, refresh)}<main>{body}"
