@@ -20,6 +20,7 @@ from sidecar.page.svg import (
     PAD_RIGHT,
     PAD_TOP,
     REFERENCE_COLOUR,
+    TEXT_COLOUR,
     WINDOW_COLOUR,
     Format,
     caption,
@@ -77,6 +78,12 @@ def histogram(data: Mapping[str, Any], label: str) -> str:
             parts.append(_bar(x + 0.5, PAD_TOP + inner_h - h, step - 1, h, colour, tip, is_window))
     first = PAD_LEFT + (step if any(below) else 0.0)
     last = PAD_LEFT + step * (len(slots) - (1 if any(above) else 0))
+    for x, tail in ((first, any(below)), (last, any(above))):
+        if tail:  # a tail slot holds everything beyond the range: set it apart
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{PAD_TOP}" x2="{x:.1f}" y2="{PAD_TOP + inner_h}" '
+                f'stroke="{TEXT_COLOUR}" stroke-width="0.6" stroke-dasharray="2 2"/>'
+            )
     parts.append(caption(first, height - 6, plain(edges[0])))
     parts.append(caption((first + last) / 2, height - 6, plain(edges[len(edges) // 2]), "middle"))
     parts.append(caption(last, height - 6, plain(edges[-1]), "end"))

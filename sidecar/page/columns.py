@@ -143,7 +143,11 @@ def column_cards(data: Mapping[str, Any], group: str) -> str:
     more = len(order) - DEFAULT_MAX_CARDS
     note = f'<p class="note">{more} more columns in /api/v1/drift</p>' if more > 0 else ""
     key = legend([("reference", REFERENCE_COLOUR), ("window", WINDOW_COLOUR)])
-    return f'{key}<div class="cards">{"".join(cards)}</div>{note}'
+    tails = (
+        '<p class="note">numeric bars span the reference\'s 0.5-99.5% range; a bar past a '
+        "dotted line holds everything beyond it</p>"
+    )
+    return f'{key}{tails}<div class="cards">{"".join(cards)}</div>{note}'
 
 
 def _output_points(
