@@ -22,7 +22,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_CAPACITY = 288
@@ -80,10 +80,17 @@ class ColumnPoint:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (no `distribution` key when it is empty)."""
-        out = asdict(self)
-        out["distribution"] = dict(self.distribution)
-        if not self.distribution:
-            del out["distribution"]
+        # Spelled out: dataclasses.asdict deep-copies, ~40x slower over a full ring.
+        out: dict[str, Any] = {
+            "method": self.method,
+            "statistic": self.statistic,
+            "threshold": self.threshold,
+            "drift": self.drift,
+            "missing": self.missing,
+            "nan": self.nan,
+        }
+        if self.distribution:
+            out["distribution"] = dict(self.distribution)
         return out
 
     @classmethod
@@ -175,7 +182,14 @@ class TrafficPoint:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
-        return asdict(self)
+        return {
+            "time": self.time,
+            "seconds": self.seconds,
+            "requests": self.requests,
+            "errors": self.errors,
+            "p50": self.p50,
+            "p99": self.p99,
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> TrafficPoint:

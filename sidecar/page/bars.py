@@ -40,12 +40,19 @@ def _values(data: Mapping[str, Any], key: str) -> list[float]:
     return [number(v) or 0.0 for v in raw] if isinstance(raw, list) else []
 
 
-def _bar(x: float, y: float, w: float, h: float, fill: str, tip: str, window: bool) -> str:
-    outline = f' stroke="{WINDOW_COLOUR}" stroke-width="1" fill-opacity="0.3"' if window else ""
+def _bar(x: float, y: float, w: float, h: float, tip: str = "") -> str:
+    """A rect; colours come from the enclosing group, the tip (if any) shows on hover."""
+    title = f"<title>{escape(tip)}</title></rect>" if tip else "</rect>"
     return (
-        f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0.5):.1f}" height="{max(h, 0.0):.1f}" '
-        f'fill="{fill}"{outline}><title>{escape(tip)}</title></rect>'
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0.5):.1f}" height="{max(h, 0.0):.1f}">'
+        f"{title}"
     )
+
+
+def _group(body: str, fill: str, window: bool = False) -> str:
+    """Bars of one side in one group, so each rect need not repeat its colours."""
+    outline = f' stroke="{WINDOW_COLOUR}" stroke-width="1" fill-opacity="0.3"' if window else ""
+    return f'<g fill="{fill}"{outline}>{body}</g>'
 
 
 def histogram(data: Mapping[str, Any], label: str) -> str:
@@ -70,12 +77,15 @@ def histogram(data: Mapping[str, Any], label: str) -> str:
     inner_w, inner_h = width - PAD_LEFT - PAD_RIGHT, height - PAD_TOP - PAD_BOTTOM
     step = inner_w / len(slots)
     parts = [y_axis(top, width, height, percent)]
+    sides: tuple[list[str], list[str]] = ([], [])
     for i, (where, r, w) in enumerate(slots):
         x = PAD_LEFT + i * step
         tip = f"{where}: reference {percent(r)}, window {percent(w)}"
-        for value, colour, is_window in ((r, REFERENCE_COLOUR, False), (w, WINDOW_COLOUR, True)):
+        for side, value, text in ((sides[0], r, ""), (sides[1], w, tip)):
             h = inner_h * min(value, top) / top
-            parts.append(_bar(x + 0.5, PAD_TOP + inner_h - h, step - 1, h, colour, tip, is_window))
+            side.append(_bar(x + 0.5, PAD_TOP + inner_h - h, step - 1, h, text))
+    parts.append(_group("".join(sides[0]), REFERENCE_COLOUR))
+    parts.append(_group("".join(sides[1]), WINDOW_COLOUR, window=True))
     first = PAD_LEFT + (step if any(below) else 0.0)
     last = PAD_LEFT + step * (len(slots) - (1 if any(above) else 0))
     for x, tail in ((first, any(below)), (last, any(above))):
@@ -114,7 +124,7 @@ def grouped_bars(
             value = vs[i] if i < len(vs) else None
             w = inner_w * min(value or 0.0, top) / top
             tip = f"{name}: {side} {'—' if value is None else fmt(value)}"
-            parts.append(_bar(LABEL_WIDTH, y + j * BAR_ROW, w, BAR_ROW - 1, colour, tip, False))
+            parts.append(_group(_bar(LABEL_WIDTH, y + j * BAR_ROW, w, BAR_ROW - 1, tip), colour))
             if value is not None:
                 parts.append(
                     caption(LABEL_WIDTH + w + 3, y + j * BAR_ROW + BAR_ROW - 1, fmt(value))

@@ -2,8 +2,10 @@
 
 Pure functions from numbers to markup; every text is escaped; colours are presentation
 attributes (no `style` attribute, so the page's Content-Security-Policy needs no
-'unsafe-inline'). A `<title>` on each mark gives its value on hover without JavaScript. Charts
-are at most `DEFAULT_WIDTH` x `DEFAULT_HEIGHT` user units and scale to their container.
+'unsafe-inline'). A `<title>` on each dot gives its value on hover without JavaScript; a series
+of more than `DEFAULT_MAX_DOTS` (60) points draws no dots (marked stretches become a thick red
+line), so a chart of a full history (288 points) stays a few kB. Charts are at most
+`DEFAULT_WIDTH` x `DEFAULT_HEIGHT` user units and scale to their container.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ ALERT_COLOUR = "#dc2626"
 AXIS_COLOUR = "#cbd2d9"
 TEXT_COLOUR = "#52606d"
 DASH = "4 3"
+DEFAULT_MAX_DOTS = 60
+"""Series longer than this draw no dot per point: marked stretches are a thick red line."""
 
 Format = Callable[[float], str]
 
@@ -175,6 +179,23 @@ def line_chart(
     return frame(width, height, label, "".join(parts))
 
 
+def _polylines(
+    runs: list[list[tuple[float, float]]],
+    px: Callable[[float], float],
+    py: Callable[[float], float],
+    attributes: str,
+) -> str:
+    out = []
+    for run in runs:
+        if len(run) < 2:
+            continue
+        # Whole units (about a pixel) for long lines, which carry no dots to meet exactly.
+        digits = 0 if len(run) > DEFAULT_MAX_DOTS else 1
+        points = " ".join(f"{px(x):.{digits}f},{py(y):.{digits}f}" for x, y in run)
+        out.append(f'<polyline points="{points}" fill="none" {attributes}/>')
+    return "".join(out)
+
+
 def _series(
     s: Series,
     px: Callable[[float], float],
@@ -183,20 +204,28 @@ def _series(
     fmt: Format,
 ) -> str:
     dash = f' stroke-dasharray="{DASH}"' if s.dashed else ""
-    parts = []
-    for run in _segments(s.points, gap):
-        if len(run) > 1:
-            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
-            parts.append(
-                f'<polyline points="{path}" fill="none" stroke="{s.colour}" '
-                f'stroke-width="1.5"{dash}/>'
-            )
+    parts = [
+        _polylines(
+            _segments(s.points, gap), px, py, f'stroke="{s.colour}" stroke-width="1.5"{dash}'
+        )
+    ]
     marks = list(s.marks) + [False] * (len(s.points) - len(s.marks))
-    for (x, y), marked in zip(s.points, marks, strict=True):
+    if len(s.points) > DEFAULT_MAX_DOTS:
+        # A long series: marked stretches as a thick red line, no dot per point.
+        marked = [(x, y if m else None) for (x, y), m in zip(s.points, marks, strict=True)]
+        runs = _segments(marked, gap)
+        parts.append(_polylines(runs, px, py, f'stroke="{ALERT_COLOUR}" stroke-width="3"'))
+        lone = [run[0] for run in runs if len(run) == 1]
+        parts += [
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.6" fill="{ALERT_COLOUR}"/>'
+            for x, y in lone
+        ]
+        return "".join(parts)
+    for (x, y), flagged in zip(s.points, marks, strict=True):
         if y is None:
             continue
-        colour = ALERT_COLOUR if marked else s.colour
-        radius = 2.6 if marked else 1.6
+        colour = ALERT_COLOUR if flagged else s.colour
+        radius = 2.6 if flagged else 1.6
         parts.append(
             f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{radius}" fill="{colour}">'
             f"<title>{escape(s.label)} {escape(fmt(y))} at {clock(x)}</title></circle>"

@@ -196,9 +196,13 @@ class TestPageInBrowser:
 
 class TestPageRoutes:
     def test_the_page_answers_html_with_a_strict_policy(self, drifted: SidecarHandle) -> None:
-        """GET / answers HTML with default-src 'none' and a nonce for its script and style."""
-        answer = httpx.get(drifted.admin_url + "/")
+        """GET / answers HTML (gzip-compressed when asked) with default-src 'none' and a nonce
+        for its script and style."""
+        answer = httpx.get(drifted.admin_url + "/", headers={"accept-encoding": "gzip"})
         assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+        assert answer.headers["content-encoding"] == "gzip"
+        plain = httpx.get(drifted.admin_url + "/", headers={"accept-encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.text.startswith("<!doctype html>")
         policy = answer.headers["content-security-policy"]
         nonce = re.search(r"'nonce-([^']+)'", policy)
         assert "default-src 'none'" in policy and nonce is not None

@@ -155,6 +155,14 @@ class TestCharts:
         svg = line_chart([Series("s", points)], "chart", gap=15.0)
         assert svg.count("<polyline") == 2
 
+    def test_a_long_series_draws_marked_stretches_not_dots(self) -> None:
+        """Over 60 points: no dot per point; a marked stretch is one thick red polyline."""
+        points = [(float(i), 1.0) for i in range(100)]
+        marks = [40 <= i < 50 for i in range(100)]
+        svg = line_chart([Series("s", points, marks=marks)], "chart")
+        assert "<circle" not in svg and svg.count("<polyline") == 2
+        assert 'stroke="#dc2626" stroke-width="3"' in svg
+
     def test_no_points_says_so(self) -> None:
         """An empty series draws a labelled placeholder."""
         assert "no data yet" in line_chart([Series("s", [])], "chart")
