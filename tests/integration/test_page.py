@@ -239,6 +239,19 @@ class TestPageRoutes:
         assert httpx.get(drifted.admin_url + "/api/v1/history?model=nobody").status_code == 404
 
 
+class TestLockdown:
+    def test_the_page_needs_no_token_where_writes_do(self, upstream: ThreadedUvicorn) -> None:
+        """With an admin token set, GET / and GET /api/v1/history answer without it, as every
+        read does, while POST /api/v1/feedback still needs it."""
+        with running_sidecar(upstream.url, admin_token="s3cret") as sc:
+            page = httpx.get(sc.admin_url + "/")
+            history = httpx.get(sc.admin_url + "/api/v1/history")
+            feedback = httpx.post(sc.admin_url + "/api/v1/feedback", json=[])
+        assert page.status_code == 200 and "no sampled traffic yet" in page.text
+        assert history.status_code == 404 and history.json()["error"] == "no_data"
+        assert feedback.status_code == 401
+
+
 class TestHistoryAcrossRestarts:
     def test_a_restarted_sidecar_shows_the_same_history(
         self, upstream: ThreadedUvicorn, tmp_path: Path
