@@ -4,7 +4,8 @@ Read-only endpoints are open for probes, scrapers and dashboards. Endpoints that
 (`PUT /api/v1/reference`, `POST /api/v1/feedback`) require `Authorization: Bearer <token>` when
 an admin token is configured, compared in constant time. Bodies are bounded: feedback
 `MAX_FEEDBACK_BYTES` (16 MiB), reference uploads `MAX_REFERENCE_BYTES` (64 MiB); larger -> 413.
-Nothing here is reachable through the proxy port.
+Nothing here is reachable through the proxy port. The page at `GET /` and `GET /api/v1/history`
+come from `sidecar.page.routes`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from starlette.routing import Route
 
 from sidecar import __version__, reports
 from sidecar.outcomes.feedback import FeedbackTooLarge
+from sidecar.page import PageSources
+from sidecar.page.routes import page_routes
 from sidecar.reference.profile import ReferenceProfile
 from sidecar.signals.status import status_report
 
@@ -182,5 +185,8 @@ def build_admin_app(runtime: Runtime) -> Starlette:
         Route("/api/v1/reference", get_reference, methods=["GET"]),
         Route("/api/v1/reference", authorised(put_reference), methods=["PUT"]),
         Route("/api/v1/feedback", authorised(feedback), methods=["POST"]),
+        *page_routes(
+            PageSources(runtime.status_sources, runtime.history, runtime.settings.window_seconds)
+        ),
     ]
     return Starlette(routes=routes)

@@ -3,9 +3,12 @@
 One file, `DEFAULT_FILE_NAME` (gzip-compressed JSON, level 1), holds the format name and version,
 the time it was saved, the window settings, the reference in use (and a fingerprint of the
 reference the saving process was configured with), decode error counts, feedback totals and per
-model the window sketches, outcome windows and the prediction store of pending labels. Raw
-payloads are never part of it; the prediction store keeps only decoded predictions,
-probabilities and group values. An unfinished reference bootstrap is not saved (it restarts).
+model the window sketches, outcome windows and the prediction store of pending labels, and the
+page's history of window summaries (`sidecar.history`, its own version inside; optional, so a
+snapshot written before it existed restores with an empty history, and a history that cannot be
+read is dropped with one warning while the rest restores). Raw payloads are never part of it;
+the prediction store keeps only decoded predictions, probabilities and group values. An
+unfinished reference bootstrap is not saved (it restarts).
 
 Writes are atomic: a temporary file in the same directory is written, fsynced and renamed over
 the snapshot, then the directory is fsynced, so a crash leaves the old or the new snapshot,
@@ -17,7 +20,7 @@ sidecar starts fresh: its own state never stops it from proxying.
 Size bound: the state's own bounds. Per model at the defaults, window sketches at most ~12 MiB
 of JSON before compression (12 windows x 256 columns), outcome windows at most 288 x ~40 kB, and
 the prediction store ~90 bytes of JSON per pending one-row prediction (1 million entries:
-~90 MB, ~25 MB compressed); at most 16 models.
+~90 MB, ~25 MB compressed); at most 16 models; the history at most ~1.2 MB of JSON per model.
 """
 
 from __future__ import annotations
@@ -30,13 +33,14 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sidecar.reference.profile import ReferenceProfile
 
 if TYPE_CHECKING:
+    from sidecar.history import History
     from sidecar.monitor import Monitor
 
 log = logging.getLogger("sidecar.persistence")
@@ -61,13 +65,21 @@ class Restored:
     windows: int
     predictions: int
     """Prediction store entries: awaiting a label, or labelled (kept to spot duplicates)."""
+    summaries: int = 0
+    """Window summaries of the page's history, all models together."""
 
 
 class StateStore:
     """Snapshots the monitor into a directory and restores it."""
 
-    def __init__(self, directory: str | Path, file_name: str = DEFAULT_FILE_NAME) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        file_name: str = DEFAULT_FILE_NAME,
+        history: History | None = None,
+    ) -> None:
         self.directory = Path(directory)
+        self.history = history
         self.path = self.directory / file_name
         self.restored: Restored | None = None
         self._configured: str | None = None
@@ -105,6 +117,8 @@ class StateStore:
             with monitor.lock:
                 data = self._snapshot(monitor, now)
             monitor.plain_state(data)
+            if self.history is not None:
+                data["history"] = self.history.to_dict()
             encoded = gzip.compress(json.dumps(data).encode(), COMPRESS_LEVEL, mtime=0)
             with self._saving:
                 self._write(encoded)
@@ -187,13 +201,25 @@ class StateStore:
             if reference is not None and monitor.bootstrap is not None:
                 log.info("reference bootstrap already done before the restart: not repeated")
                 monitor.bootstrap = None
-            return Restored(
+            restored = Restored(
                 self.path,
                 float(data["saved_at"]),
                 len(monitor.models),
                 sum(len(m["windows"]["windows"]) for m in data["models"].values()),
                 sum(len(s.predictions) for s in monitor.models.values()),
             )
+        return replace(restored, summaries=self._restore_history(data))
+
+    def _restore_history(self, data: dict[str, Any]) -> int:
+        """Load the saved history, if any; an unusable one is dropped with a warning."""
+        if self.history is None or data.get("history") is None:
+            return 0
+        try:
+            self.history.load_dict(data["history"])
+        except (ValueError, TypeError) as exc:
+            log.warning("history in %s not restored (%.200s); it starts empty", self.path, exc)
+            return 0
+        return sum(len(self.history.summaries(m)) for m in self.history.models())
 
     def _move_aside(self, exc: BaseException, now: float) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))

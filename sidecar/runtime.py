@@ -21,11 +21,13 @@ from sidecar.export.features import FeatureExport
 from sidecar.export.instruments import register_analysis_metrics
 from sidecar.export.points import ExportSources
 from sidecar.export.telemetry import DURATION_BUCKETS, HttpMetrics, Telemetry
+from sidecar.history import History
 from sidecar.model_metadata import HttpFetch, MetadataCache
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
 from sidecar.proxy.forwarder import Forwarder, ProxySettings
+from sidecar.recorder import HistoryRecorder
 from sidecar.reference.profile import ReferenceProfile, load_reference, save_reference
 from sidecar.signals.status import StatusSources
 from sidecar.signals.traffic import RequestStats
@@ -119,7 +121,12 @@ class Runtime:
             self.telemetry,
             ExportSources(self.status_sources, self.feature_export, self.model_metadata.fetches),
         )
-        self.state_store = StateStore(settings.state_dir) if settings.state_dir else None
+        self.history = History()
+        self.recorder = HistoryRecorder(self.status_sources, self.history, settings.window_seconds)
+        self._recording: asyncio.Task[None] | None = None
+        self.state_store = (
+            StateStore(settings.state_dir, history=self.history) if settings.state_dir else None
+        )
         if bootstrap and settings.state_dir:
             self.monitor.on_reference.append(self._save_bootstrapped)
         self._snapshots: asyncio.Task[None] | None = None
@@ -134,6 +141,7 @@ class Runtime:
             self._snapshots = asyncio.ensure_future(self._snapshot_loop(self.state_store))
         await self.forwarder.startup()
         self.worker.start()
+        self._recording = asyncio.ensure_future(self.recorder.run())
 
     async def shutdown(self, deadline: float | None = None) -> None:
         """Stop background work, close connections, flush telemetry.
@@ -150,6 +158,8 @@ class Runtime:
             log.warning("%d sampled pairs were not analysed before the grace period ended", lost)
         self.worker.stop()
         self.analysis_metrics.stop()
+        if self._recording is not None:
+            self._recording.cancel()
         if self._snapshots is not None:
             self._snapshots.cancel()
         if self.state_store is not None:

@@ -298,6 +298,7 @@ def run(args: argparse.Namespace) -> int:
         urls = [
             f"model server: {model}  (v1 /v1/models/credit:predict, v2 /v2/models/credit/infer)",
             f"proxy:        {proxy}",
+            f"page:         {admin}/  (drift, quality and performance over time)",
             f"metrics:      {admin}/metrics",
             f"API:          {admin}/api/v1/drift  (also /quality /performance /fairness /status)",
         ]
