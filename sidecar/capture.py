@@ -8,11 +8,18 @@ as `queue_full`. Nothing here ever blocks or fails the request.
 
 Drop reasons: `too_large`, `queue_full`, `rate_cap` (over `sample_max_per_second`),
 `incomplete` (the exchange failed or was aborted).
+
+Streamed (`text/event-stream`) answers also get arrival marks: (bytes so far, seconds since the
+request arrived) per response chunk, at most `MAX_MARKS` (512, ~40 kB) per pair: the first
+511 and always the latest, so time to first token and time to the last token stay exact. A
+stream cut off by either side after a 2xx start is still counted as `incomplete` but is queued
+with `complete=False`, so GenAI metrics can count it as aborted; drift analysis skips it.
 """
 
 from __future__ import annotations
 
 import random
+import time
 import zlib
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -23,6 +30,7 @@ from sidecar.records import Captured
 
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_QUEUE_SIZE = 1024
+MAX_MARKS = 512
 CAPTURED_HEADERS = frozenset({b"content-type", b"content-encoding"})
 CAPTURED_METHODS = frozenset({"POST", "PUT", "PATCH"})
 """Inference calls carry a body; GETs (health, metadata) are proxied but never sampled."""
@@ -147,7 +155,9 @@ class _ExchangeTap:
 
     __slots__ = (
         "capture",
+        "clock_start",
         "encoding",
+        "marks",
         "method",
         "path",
         "query",
@@ -180,6 +190,8 @@ class _ExchangeTap:
         self.response_encoding = ""
         self.response_type = ""
         self.too_large = False
+        self.clock_start = time.perf_counter()
+        self.marks: list[tuple[int, float]] | None = None
 
     def _add(self, buffer: bytearray, chunk: bytes) -> None:
         if self.too_large:
@@ -199,9 +211,18 @@ class _ExchangeTap:
             "latin-1"
         )
         self.response_type = (header_value(headers, b"content-type") or b"").decode("latin-1")
+        if self.response_type.lower().startswith("text/event-stream"):
+            self.marks = []
 
     def response_chunk(self, chunk: bytes) -> None:
         self._add(self.response, chunk)
+        marks = self.marks
+        if marks is not None and chunk:
+            mark = (len(self.response), time.perf_counter() - self.clock_start)
+            if len(marks) >= MAX_MARKS:
+                marks[-1] = mark
+            else:
+                marks.append(mark)
 
     def finish(
         self, status: int, duration: float, first_byte: float | None, complete: bool
@@ -212,7 +233,8 @@ class _ExchangeTap:
             return
         if not complete:
             capture.dropped["incomplete"] += 1
-            return
+            if not (self.marks and 200 <= status < 300):
+                return
         capture.submit(
             Captured(
                 request_id=self.request_id,
@@ -229,5 +251,7 @@ class _ExchangeTap:
                 request_encoding=self.encoding,
                 response_encoding=self.response_encoding,
                 response_content_type=self.response_type,
+                complete=complete,
+                marks=tuple(self.marks or ()),
             )
         )

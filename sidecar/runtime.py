@@ -17,6 +17,7 @@ import aiohttp
 from sidecar.analysis import AnalysisWorker, BudgetController
 from sidecar.capture import Capture, Sampler, SamplingPolicy
 from sidecar.config import ConfigError, Settings
+from sidecar.export.genai import register_genai_metrics
 from sidecar.export.instruments import register_analysis_metrics
 from sidecar.export.telemetry import HttpMetrics, Telemetry
 from sidecar.monitor import Monitor, MonitorOptions
@@ -71,9 +72,10 @@ class Runtime:
             reference=reference,
             bootstrap=bootstrap,
         )
+        self.genai = register_genai_metrics(self.telemetry.provider, self.monitor.options.protocol)
         self.worker = AnalysisWorker(
             self.capture,
-            self.monitor.ingest,
+            self.genai.sink(self.monitor.ingest),
             BudgetController(settings.analysis_cpu_share, settings.sample_rate),
         )
         self.forwarder = Forwarder(

@@ -24,6 +24,7 @@ from sidecar.decoders.base import (
 )
 from sidecar.decoders.generic import GenericJSONDecoder
 from sidecar.decoders.kserve_v1 import KServeV1Decoder
+from sidecar.decoders.llm import first_token_seconds
 from sidecar.decoders.mlflow import MLflowDecoder
 from sidecar.decoders.open_inference import OpenInferenceDecoder
 from sidecar.decoders.openai import OpenAIDecoder
@@ -114,6 +115,7 @@ def decode_pair(
         raise DecodeError(
             "decoder_bug", f"{name}: {type(error).__name__}: {error}"[:200]
         ) from error
-    if name == "openai" and captured.first_byte is not None:
-        decoded.predictions[TTFT_COLUMN] = [float(captured.first_byte)] * decoded.n_rows
+    if name == "openai" and (first := first_token_seconds(captured)) is not None:
+        # Successful streams only, to the first chunk carrying content (not the role chunk).
+        decoded.predictions[TTFT_COLUMN] = [first] * decoded.n_rows
     return decoded

@@ -1,6 +1,6 @@
 """Route templates and model names from request paths, as bounded labels.
 
-`route_template` maps any path to one of seven fixed strings, so it is safe as a metric label;
+`route_template` maps any path to one of eight fixed strings, so it is safe as a metric label;
 `detect_model` returns at most `MAX_MODEL_CHARS` (128) characters of a name found in the path
 (`/v2/models/{name}/infer`, `/v1/models/{name}:predict`) or in an OpenAI body (`model`).
 Bounding the number of distinct model names is the telemetry layer's job.
@@ -19,6 +19,7 @@ ROUTE_MLFLOW = "/invocations"
 ROUTE_CHAT = "/v1/chat/completions"
 ROUTE_COMPLETIONS = "/v1/completions"
 ROUTE_EMBEDDINGS = "/v1/embeddings"
+ROUTE_RESPONSES = "/v1/responses"
 ROUTE_OTHER = "other"
 
 ROUTE_PROTOCOLS = {
@@ -28,12 +29,13 @@ ROUTE_PROTOCOLS = {
     ROUTE_CHAT: "openai",
     ROUTE_COMPLETIONS: "openai",
     ROUTE_EMBEDDINGS: "openai",
+    ROUTE_RESPONSES: "openai",
 }
 """The protocol each known route speaks, for detection by path."""
 
 _V2 = re.compile(r"^/v2/models/(?P<model>[^/]+)(?:/versions/[^/]+)?/infer$")
 _V1 = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/[^/:]+|/labels/[^/:]+)?:predict$")
-_OPENAI_ROUTES = (ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS)
+OPENAI_ROUTES = (ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS, ROUTE_RESPONSES)
 
 
 def route_template(path: str) -> str:
@@ -45,7 +47,7 @@ def route_template(path: str) -> str:
         return ROUTE_V1
     if path == ROUTE_MLFLOW:
         return ROUTE_MLFLOW
-    for route in _OPENAI_ROUTES:
+    for route in OPENAI_ROUTES:
         # Gateways often mount OpenAI-compatible servers under a prefix (/openai/v1/...).
         if path.endswith(route):
             return route
