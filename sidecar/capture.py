@@ -12,8 +12,10 @@ Drop reasons: `too_large`, `queue_full`, `rate_cap` (over `sample_max_per_second
 Streamed (`text/event-stream`) answers also get arrival marks: (bytes so far, seconds since the
 request arrived) per response chunk, at most `MAX_MARKS` (512, ~40 kB) per pair: the first
 511 and always the latest, so time to first token and time to the last token stay exact. A
-stream cut off by either side after a 2xx start is still counted as `incomplete` but is queued
-with `complete=False`, so GenAI metrics can count it as aborted; drift analysis skips it.
+stream whose exchange failed after its end-of-stream event arrived (`[DONE]`, a terminal
+Responses event: clients often close right then) is complete. A stream cut off by either side
+before it, after a 2xx start, is counted as `incomplete` but still queued with `complete=False`,
+so GenAI metrics can count it as aborted; drift analysis skips it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sidecar.decoders.payload import sse_finished
 from sidecar.proxy.headers import content_length, header_value
 from sidecar.records import Captured
 
@@ -231,9 +234,14 @@ class _ExchangeTap:
         if self.too_large:
             capture.dropped["too_large"] += 1
             return
+        streamed = self.marks is not None and 200 <= status < 300
+        if not complete and streamed and not self.response_encoding:
+            # Clients (the openai SDK among them) close the connection once the end-of-stream
+            # event arrived, before the body's final empty chunk: the answer itself is whole.
+            complete = sse_finished(self.response)
         if not complete:
             capture.dropped["incomplete"] += 1
-            if not (self.marks and 200 <= status < 300):
+            if not (self.marks and streamed):
                 return
         capture.submit(
             Captured(

@@ -121,6 +121,21 @@ def is_event_stream(body: bytes, content_type: str) -> bool:
     return body.lstrip()[:5] == b"data:"
 
 
+TERMINAL_MARKERS = (b"[DONE]", b"response.completed", b"response.incomplete", b"response.failed")
+"""What the last event of a finished stream starts with: chat/completions' `data: [DONE]`, or
+the Responses API's terminal event (in its `event:` line or its JSON `type`)."""
+
+
+def sse_finished(body: bytes | bytearray) -> bool:
+    """Whether an SSE body ends with a whole end-of-stream event (cheap: looks at the tail)."""
+    tail = body.rstrip()
+    if not tail.endswith((b"]", b"}")):
+        return False
+    start = max(tail.rfind(b"\n\n"), tail.rfind(b"\r\n\r\n"), tail.rfind(b"\r\r"))
+    head = tail[start + 1 :].lstrip()[:96]
+    return any(marker in head for marker in TERMINAL_MARKERS)
+
+
 def sse_payloads(data: bytes) -> list[tuple[int, str]]:
     """Each SSE event's `data:` lines joined, with the byte offset just past the event."""
     found: list[tuple[int, str]] = []

@@ -126,6 +126,13 @@ class TestCapture:
         tap.finish(200, 0.5, 0.01, complete=False)
         assert capture.dropped["incomplete"] == 1
         assert [p.complete for p in capture.take(5)] == [False]
+        closed = capture.begin(_scope(), "d", 0.0)
+        assert closed is not None
+        closed.response_start(200, [(b"content-type", b"text/event-stream")])
+        closed.response_chunk(b"data: {}\n\ndata: [DONE]\n\n")
+        closed.finish(200, 0.5, 0.01, complete=False)
+        assert capture.dropped["incomplete"] == 1, "a client closing after [DONE] is complete"
+        assert [p.complete for p in capture.take(5)] == [True]
         plain = capture.begin(_scope(), "j", 0.0)
         assert plain is not None
         plain.response_start(200, [(b"content-type", b"application/json")])
