@@ -20,12 +20,11 @@ import pytest
 from llm_mock_api.mock_server import MockServer, MockServerOptions
 from llm_mock_api.types.reply import ReplyObject, Usage
 from openai import OpenAI
+from servers import SidecarHandle, ThreadedUvicorn, running_sidecar, serve_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
-
-from servers import SidecarHandle, ThreadedUvicorn, running_sidecar, serve_app
 
 STREAMS = 3
 PLAIN = 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Sequence
@@ -113,7 +114,7 @@ class TestCapture:
         assert len(marks) == MAX_MARKS
         assert [m[0] for m in marks[:3]] == [10, 20, 30]
         assert marks[-1][0] == 10 * (MAX_MARKS + 10)
-        assert all(a[1] <= b[1] for a, b in zip(marks, marks[1:], strict=False))
+        assert all(a[1] <= b[1] for a, b in itertools.pairwise(marks))
 
     def test_cut_stream_is_queued_as_incomplete(self) -> None:
         """A 2xx stream cut off mid-way counts as incomplete yet is queued, flagged, for the
