@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +28,9 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
+from sidecar.export.telemetry import metric_names
+
+PREFIXES = ("gen_ai_", "sidecar_gen_ai_")
 STREAMS = 3
 PLAIN = 2
 CHUNK_DELAY_MS = 40
@@ -54,6 +59,8 @@ def mock() -> Iterator[ThreadedUvicorn]:
     """llm-mock-api answering every prompt with five words and a usage of 11 in, 5 out."""
     server = MockServer(MockServerOptions(default_latency=CHUNK_DELAY_MS, default_chunk_size=4))
     server.fallback(ReplyObject(text="one two three four five", usage=Usage(input=11, output=5)))
+    # A long answer (about 4 s of chunks) for the client that leaves early.
+    server.when("long story").reply(ReplyObject(text="word " * 400, usage=Usage(1, 400)))
     with serve_app(server._app) as running:
         yield running
 
@@ -65,7 +72,11 @@ def sidecar(mock: ThreadedUvicorn) -> Iterator[SidecarHandle]:
 
 
 def _sum(handle: SidecarHandle, name: str, **labels: str) -> float:
-    """Sum of a sample over every series whose labels include `labels`."""
+    """Sum of a sample over every series whose labels include `labels`, once every exchange
+    has finished (a client may have its last chunk before the proxy finishes) and been analysed."""
+    deadline = time.monotonic() + 10
+    while sum(handle.runtime.http_metrics.in_flight.values()) and time.monotonic() < deadline:
+        time.sleep(0.01)
     handle.runtime.worker.wait_idle()
     total = 0.0
     for family in handle.runtime.telemetry.registry.collect():
@@ -148,10 +159,9 @@ class TestOpenAIClient:
     def test_client_closing_a_stream_counts_as_aborted(self, sidecar: SidecarHandle) -> None:
         """A client that stops reading after the first content chunk leaves one aborted finish
         and no TTFT."""
-        before = _sum(sidecar, "gen_ai_server_time_to_first_token_seconds_count")
         client = OpenAI(base_url=sidecar.url + "/v1", api_key="test", max_retries=0)
         stream = client.chat.completions.create(
-            model="leaver", messages=[{"role": "user", "content": "hi"}], stream=True
+            model="leaver", messages=[{"role": "user", "content": "long story"}], stream=True
         )
         for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
@@ -164,7 +174,17 @@ class TestOpenAIClient:
                 break
             time.sleep(0.05)
         assert _sum(sidecar, "sidecar_gen_ai_finish_reasons_total", **aborted) == 1
-        assert _sum(sidecar, "gen_ai_server_time_to_first_token_seconds_count") == before
+        leaver = {"gen_ai_request_model": "leaver"}
+        assert _sum(sidecar, "gen_ai_server_time_to_first_token_seconds_count", **leaver) == 0
+
+    def test_genai_families_match_the_catalogue(self, sidecar: SidecarHandle) -> None:
+        """Every GenAI family exported after LLM traffic is in docs/metrics.md, and back."""
+        exported = {
+            n for n in metric_names(sidecar.runtime.telemetry.registry) if n.startswith(PREFIXES)
+        }
+        text = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+        listed = set(re.findall(r"^\| `([a-z_:]+)` \|", text, re.M))
+        assert {n.removesuffix("_total") for n in listed if n.startswith(PREFIXES)} == exported
 
 
 class TestCutUpstream:
