@@ -10,6 +10,7 @@ Sampling is 1.0, so every request is counted.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import re
 import time
@@ -22,6 +23,7 @@ import pytest
 from llm_mock_api.mock_server import MockServer, MockServerOptions
 from llm_mock_api.types.reply import ReplyObject, Usage
 from openai import OpenAI
+from prom import needs_prometheus, running_prometheus
 from servers import SidecarHandle, ThreadedUvicorn, running_sidecar, serve_app
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,6 +32,7 @@ from starlette.routing import Route
 
 from sidecar.export.telemetry import metric_names
 
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "model-sidecar.json"
 PREFIXES = ("gen_ai_", "sidecar_gen_ai_")
 STREAMS = 3
 PLAIN = 2
@@ -185,6 +188,44 @@ class TestOpenAIClient:
         text = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
         listed = set(re.findall(r"^\| `([a-z_:]+)` \|", text, re.M))
         assert {n.removesuffix("_total") for n in listed if n.startswith(PREFIXES)} == exported
+
+
+def _send_llm_traffic(client: OpenAI) -> None:
+    """Two streams and one plain answer, so every LLM panel has a series."""
+    messages: Any = [{"role": "user", "content": "count to five"}]
+    for _ in range(2):
+        for _ in client.chat.completions.create(model="dash", messages=messages, stream=True):
+            pass
+    client.chat.completions.create(model="dash", messages=messages)
+
+
+@pytest.mark.prometheus
+@needs_prometheus
+class TestDashboardQueries:
+    def test_every_llm_dashboard_query_returns_data(
+        self, sidecar: SidecarHandle, tmp_path: Path
+    ) -> None:
+        """Each query of the dashboard's LLM row has a result from a real Prometheus scraping a
+        sidecar in front of the mock server."""
+        path = Path(__file__).resolve().parents[1] / "deploy" / "dashboard_queries.py"
+        spec = importlib.util.spec_from_file_location("dashboard_queries", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        queries = [q for q in module.dashboard_queries(DASHBOARD) if "gen_ai_" in q]
+        assert len(queries) >= 6
+        client = OpenAI(base_url=sidecar.url + "/v1", api_key="test", max_retries=0)
+        target = sidecar.admin_url.removeprefix("http://")
+        with running_prometheus(tmp_path / "prom", [target]) as prom:
+            prom.wait_for("up == 1")
+            _send_llm_traffic(client)
+            # A second burst a few scrapes later, so rate() over 1m has an increase to show.
+            prom.wait_for("count_over_time(up[1m]) >= 3")
+            _send_llm_traffic(client)
+            _sum(sidecar, "gen_ai_server_request_duration_seconds_count")
+            prom.wait_for("sum(rate(gen_ai_server_time_to_first_token_seconds_count[1m])) > 0")
+            empty = [q for q in queries if not prom.query(q)]
+        assert empty == []
 
 
 class TestCutUpstream:
