@@ -15,8 +15,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from scipy.stats import ks_2samp
 
 from sidecar.decoders import DecodeOptions, decode_pair
+from sidecar.decoders.embeddings import directions, embedding_predictions
 from sidecar.decoders.llm import finish_label, llm_call
 from sidecar.records import Captured
 
@@ -213,3 +215,42 @@ class TestPlainAndOtherApis:
             "other",
             None,
         ]
+
+
+class TestEmbeddingDirection:
+    def test_projections_match_numpy(self, captured: CapturedFactory) -> None:
+        """Each direction column is the mean projection of the unit vectors on the fixed basis."""
+        rng = np.random.default_rng(3)
+        vectors = rng.normal(size=(5, 32))
+        answer = {"data": [{"embedding": list(v)} for v in vectors]}
+        pair = captured("/v1/embeddings", {"model": "e", "input": ["a"] * 5}, answer)
+        predictions = decode_pair(pair, DecodeOptions()).predictions
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        expected = (unit @ directions(32)).mean(axis=0)
+        got = [predictions[f"embedding_direction_{i}"][0] for i in range(4)]
+        assert got == pytest.approx(list(expected), abs=1e-12)
+        assert directions(32) == pytest.approx(directions(32).copy())  # fixed, not redrawn
+
+    def test_a_turn_of_the_mean_direction_moves_the_columns(self) -> None:
+        """Requests around a new mean direction give projections whose distribution differs
+        from the reference's (two-sample KS test, p < 1e-6), equal norms notwithstanding."""
+        rng = np.random.default_rng(4)
+        dimension = 64
+        before, after = rng.normal(size=(2, dimension))
+
+        def columns(centre: np.ndarray) -> np.ndarray:
+            rows = []
+            for _ in range(300):
+                vectors = centre + 0.5 * rng.normal(size=(3, dimension))
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                cells = embedding_predictions(
+                    {"data": [{"embedding": v.tolist()} for v in vectors]}
+                )
+                rows.append([cells[f"embedding_direction_{i}"] for i in range(4)])
+            return np.array(rows, dtype=float)
+
+        reference, current = columns(before), columns(after)
+        pvalues = [ks_2samp(reference[:, i], current[:, i]).pvalue for i in range(4)]
+        assert min(pvalues) < 1e-6
+        same = columns(before)
+        assert min(ks_2samp(reference[:, i], same[:, i]).pvalue for i in range(4)) > 1e-4

@@ -154,7 +154,10 @@ class TestCompletionsAndEmbeddings:
             "input_count": [2.0],
             "input_chars": [7.0],
         }
-        assert decoded.predictions == {
+        predictions = decoded.predictions
+        direction = [predictions.pop(f"embedding_direction_{i}")[0] for i in range(4)]
+        assert all(isinstance(d, float) for d in direction)
+        assert predictions == {
             "embedding_count": [2.0],
             "embedding_dimension": [8.0],
             "embedding_norm": [pytest.approx(np.sqrt(8 * 0.01))],
