@@ -115,7 +115,7 @@ def decode_pair(
         raise DecodeError(
             "decoder_bug", f"{name}: {type(error).__name__}: {error}"[:200]
         ) from error
-    if name == "openai" and (first := first_token_seconds(captured)) is not None:
+    if name == "openai" and (first := first_token_seconds(captured, response)) is not None:
         # Successful streams only, to the first chunk carrying content (not the role chunk).
         decoded.predictions[TTFT_COLUMN] = [first] * decoded.n_rows
     return decoded

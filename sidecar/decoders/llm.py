@@ -27,8 +27,8 @@ from sidecar.decoders.payload import (
     DEFAULT_MAX_BYTES,
     decompress,
     is_event_stream,
+    parse_event_stream,
     parse_json,
-    sse_payloads,
 )
 from sidecar.decoders.responses import final_response
 from sidecar.decoders.responses import finish_reason as response_finish_reason
@@ -191,25 +191,37 @@ def llm_call(captured: Captured, max_bytes: int = DEFAULT_MAX_BYTES) -> LLMCall 
     )
 
 
+def stream_finished(stream: EventStream, complete: bool) -> bool:
+    """Whether a stream reached its end: `[DONE]`, a terminal Responses event, or (for a
+    server that omits `[DONE]`) a whole exchange in which every choice finished."""
+    if stream.done or final_response(stream) is not None:
+        return True
+    return complete and bool(_choice_reasons(list(stream.events)))
+
+
+def _content_times(
+    stream: EventStream, captured: Captured
+) -> tuple[float | None, float | None, float]:
+    """Arrival of the first and last content events (None when unknown), and their count."""
+    counts = [is_content(event) for event in stream.events]
+    content = [end for end, n in zip(stream.ends, counts, strict=False) if n]
+    count = float(sum(counts))
+    if not content or len(stream.ends) != len(counts):
+        return None, None, count
+    if captured.response_encoding or not captured.marks:
+        return None, None, count
+    return _at(captured.marks, content[0]), _at(captured.marks, content[-1]), count
+
+
 def _stream_call(captured: Captured, body: bytes, kind: str, base: LLMCall) -> LLMCall:
     """The call of a streamed answer: tokens, reasons and timing from its events."""
-    events: list[tuple[int, object]] = []
-    done = False
     try:
-        for end, payload in sse_payloads(body):
-            if payload.strip() == "[DONE]":
-                done = True
-            else:
-                try:
-                    events.append((end, parse_json(payload.encode("utf-8"))))
-                except DecodeError:
-                    continue
-    except UnicodeDecodeError:
-        events = []
-    bodies = [event for _, event in events]
+        stream = parse_event_stream(body)
+    except DecodeError:
+        stream = EventStream((), False)
+    bodies = list(stream.events)
+    final = final_response(stream)
     if kind == "responses":
-        final = final_response(EventStream(bodies, done))
-        done = final is not None
         reason = None if final is None else finish_label(response_finish_reason(final))
         reasons: tuple[str, ...] = () if reason is None else (reason,)
         tokens = _usage(final)
@@ -221,22 +233,18 @@ def _stream_call(captured: Captured, body: bytes, kind: str, base: LLMCall) -> L
         streamed=True,
         response_model=next(filter(None, map(_model, bodies)), base.request_model),
     )
-    # A server that omits `[DONE]` but finished every choice over a whole exchange is done.
-    done = done or (kind != "responses" and captured.complete and bool(reasons))
-    if not (captured.complete and done and 200 <= captured.status < 300):
+    finished = stream_finished(stream, captured.complete)
+    if not (captured.complete and finished and 200 <= captured.status < 300):
         failed = captured.status >= 400
         return replace(
             base,
             error_type=str(captured.status) if failed else "aborted",
             finish_reasons=() if failed else ("aborted",) * max(1, len(reasons)),
         )
-    content = [(end, n) for end, event in events if (n := is_content(event))]
+    first, last, counted = _content_times(stream, captured)
     source, output = "reported", tokens[1]
-    if output is None and content:
-        source, output = "counted", float(sum(n for _, n in content))
-    first = last = None
-    if content and not captured.response_encoding and captured.marks:
-        first, last = _at(captured.marks, content[0][0]), _at(captured.marks, content[-1][0])
+    if output is None and counted:
+        source, output = "counted", counted
     per_token = None
     if first is not None and last is not None and output is not None and output > 1:
         per_token = (last - first) / (output - 1)
@@ -251,9 +259,12 @@ def _stream_call(captured: Captured, body: bytes, kind: str, base: LLMCall) -> L
     )
 
 
-def first_token_seconds(captured: Captured) -> float | None:
-    """Time to first token of a successful OpenAI-compatible stream, else None."""
-    if not captured.marks or captured.status >= 300 or not captured.complete:
+def first_token_seconds(captured: Captured, response: object) -> float | None:
+    """Time to first token of a successful stream (`response` parsed), else None."""
+    if not captured.marks or not isinstance(response, EventStream):
         return None
-    call = llm_call(captured)
-    return None if call is None else call.time_to_first_token
+    if not 200 <= captured.status < 300:
+        return None
+    if not (captured.complete and stream_finished(response, captured.complete)):
+        return None
+    return _content_times(response, captured)[0]

@@ -160,9 +160,10 @@ def parse_event_stream(data: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> 
     check_depth(data, max_depth)
     to_text(data)
     events: list[object] = []
+    ends: list[int] = []
     done = False
     invalid = 0
-    for _, payload in sse_payloads(data):
+    for end, payload in sse_payloads(data):
         if payload.strip() == "[DONE]":
             done = True
             continue
@@ -170,4 +171,6 @@ def parse_event_stream(data: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> 
             events.append(_loads(payload))
         except DecodeError:
             invalid += 1
-    return EventStream(events=tuple(events), done=done, invalid=invalid)
+        else:
+            ends.append(end)
+    return EventStream(events=tuple(events), done=done, invalid=invalid, ends=tuple(ends))
