@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from sidecar.decoders.arrays import to_value
 from sidecar.records import Value
 
 MAX_NORM_VALUES = 1 << 22
@@ -122,5 +123,5 @@ def embedding_predictions(response: object) -> dict[str, Value]:
         for key in USAGE:
             value = usage.get(key)
             if type(value) in (int, float):
-                row[key] = float(value)  # type: ignore[arg-type]
+                row[key] = to_value(value)
     return row

@@ -19,8 +19,10 @@ the Responses API; also vLLM, TGI and Ollama's OpenAI servers) into an `LLMCall`
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, replace
 
+from sidecar.decoders.arrays import to_value
 from sidecar.decoders.base import EventStream
 from sidecar.decoders.openai import request_kind
 from sidecar.decoders.payload import (
@@ -113,10 +115,12 @@ def _usage(body: object) -> tuple[float | None, float | None]:
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         return None, None
-    found = []
+    found: list[float | None] = []
     for keys in (("prompt_tokens", "input_tokens"), ("completion_tokens", "output_tokens")):
         value = next((usage[k] for k in keys if k in usage), None)
-        found.append(float(value) if isinstance(value, int | float) else None)
+        count = to_value(value) if type(value) in (int, float) else None
+        usable = isinstance(count, float) and math.isfinite(count) and count >= 0
+        found.append(count if usable and isinstance(count, float) else None)
     return found[0], found[1]
 
 

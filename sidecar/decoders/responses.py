@@ -13,6 +13,7 @@ Texts are measured, never kept.
 
 from __future__ import annotations
 
+from sidecar.decoders.arrays import to_value
 from sidecar.decoders.base import EventStream
 from sidecar.records import Value
 
@@ -27,7 +28,7 @@ USAGE_KEYS = (
 
 
 def _number(value: object) -> Value:
-    return float(value) if type(value) in (int, float) else None  # type: ignore[arg-type]
+    return to_value(value) if type(value) in (int, float) else None
 
 
 def _text(content: object) -> int:

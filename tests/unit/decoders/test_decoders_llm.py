@@ -110,6 +110,35 @@ class TestStreams:
         assert call.finish_reasons == ("tool_calls",)
         assert call.output_tokens == 5
 
+    def test_vllm_text_completion_stream(self, captured: CapturedFactory) -> None:
+        """A /v1/completions stream is text_completion; `text` chunks are the content and
+        vLLM's extra `stop_reason` field is ignored."""
+        choice = {"index": 0, "logprobs": None, "stop_reason": None}
+        body = sse(
+            {
+                "object": "text_completion",
+                "choices": [{**choice, "text": "a", "finish_reason": None}],
+            },
+            {
+                "object": "text_completion",
+                "choices": [{**choice, "text": "b", "finish_reason": None}],
+            },
+            {"choices": [{**choice, "text": "", "finish_reason": "length", "stop_reason": None}]},
+            {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
+        )
+        pair = captured(
+            "/v1/completions",
+            {"model": "m", "prompt": "x", "stream": True},
+            body,
+            response_content_type=SSE,
+            marks=marks(body),
+        )
+        call = llm_call(pair)
+        assert call is not None and call.operation == "text_completion"
+        assert (call.time_to_first_token, call.output_tokens) == (0.1, 2)
+        assert call.time_per_output_token == pytest.approx(0.1)
+        assert call.finish_reasons == ("length",)
+
     def test_cut_stream_is_aborted(self, captured: CapturedFactory) -> None:
         """A stream cut off (incomplete exchange, or no [DONE]) is aborted, with no TTFT."""
         body = sse(delta(content="a"), delta(content="b"), done=False)
