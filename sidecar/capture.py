@@ -7,7 +7,8 @@ pairs, so at most `queue_size * 2 * max_bytes` bytes wait); when it is full the 
 as `queue_full`. Nothing here ever blocks or fails the request.
 
 Drop reasons: `too_large`, `queue_full`, `rate_cap` (over `sample_max_per_second`),
-`incomplete` (the exchange failed or was aborted).
+`incomplete` (the exchange failed or was aborted), `shutdown` (still queued when the grace
+period ended).
 
 Streamed (`text/event-stream`) answers also get arrival marks: (bytes so far, seconds since the
 request arrived) per response chunk, at most `MAX_MARKS` (512, ~40 kB) per pair: the first
@@ -28,15 +29,23 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sidecar.decoders.payload import sse_finished
+from sidecar.decoders.routes import is_analysed
 from sidecar.proxy.headers import content_length, header_value
 from sidecar.records import Captured
 
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_QUEUE_SIZE = 1024
 MAX_MARKS = 512
-CAPTURED_HEADERS = frozenset({b"content-type", b"content-encoding"})
+CAPTURED_HEADERS = frozenset(
+    {b"content-type", b"content-encoding", b"inference-header-content-length"}
+)
+CAPTURED_RESPONSE_HEADERS = frozenset({b"inference-header-content-length"})
+"""The binary tensor extension's JSON length: without it a binary body cannot be split."""
+DROP_REASONS = ("too_large", "queue_full", "rate_cap", "incomplete", "shutdown")
+"""Every reason a sampled pair is dropped for (exported from the start at 0)."""
 CAPTURED_METHODS = frozenset({"POST", "PUT", "PATCH"})
-"""Inference calls carry a body; GETs (health, metadata) are proxied but never sampled."""
+"""Inference calls carry a body; GETs (health, metadata) are proxied but never sampled, nor are
+the Open Inference Protocol's control-plane POSTs (repository load/unload, shared memory)."""
 
 
 class Tap(Protocol):
@@ -116,7 +125,7 @@ class Capture:
 
     def begin(self, scope: dict[str, Any], request_id: str, now: float) -> _ExchangeTap | None:
         """Decide whether to sample this request; a tap to feed if so."""
-        if scope["method"] not in CAPTURED_METHODS:
+        if scope["method"] not in CAPTURED_METHODS or not is_analysed(scope["path"]):
             return None
         self.seen += 1
         reason = self.sampler.decide(request_id, now)
@@ -144,6 +153,15 @@ class Capture:
         """Pairs waiting for analysis."""
         return len(self.queue)
 
+    def discard(self, reason: str) -> int:
+        """Drop every queued pair, counted under `reason`; returns how many."""
+        count = 0
+        while self.queue:
+            self.queue.popleft()
+            count += 1
+        self.dropped[reason] += count
+        return count
+
     def take(self, limit: int) -> list[Captured]:
         """Up to `limit` queued pairs, oldest first, without waiting."""
         batch: list[Captured] = []
@@ -168,6 +186,7 @@ class _ExchangeTap:
         "request_id",
         "response",
         "response_encoding",
+        "response_headers",
         "response_type",
         "selected",
         "started",
@@ -192,6 +211,7 @@ class _ExchangeTap:
         self.response = bytearray()
         self.response_encoding = ""
         self.response_type = ""
+        self.response_headers: tuple[tuple[str, str], ...] = ()
         self.too_large = False
         self.clock_start = time.perf_counter()
         self.marks: list[tuple[int, float]] | None = None
@@ -216,6 +236,11 @@ class _ExchangeTap:
         self.response_type = (header_value(headers, b"content-type") or b"").decode("latin-1")
         if self.response_type.lower().startswith("text/event-stream"):
             self.marks = []
+        self.response_headers = tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name in CAPTURED_RESPONSE_HEADERS
+            if (value := header_value(headers, name)) is not None
+        )
 
     def response_chunk(self, chunk: bytes) -> None:
         self._add(self.response, chunk)
@@ -261,5 +286,6 @@ class _ExchangeTap:
                 response_content_type=self.response_type,
                 complete=complete,
                 marks=tuple(self.marks or ()),
+                response_headers=self.response_headers,
             )
         )

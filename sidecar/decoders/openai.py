@@ -15,12 +15,13 @@ Ollama's `stream_options: {include_usage: true}` chunk (empty `choices`, a `usag
 
 from __future__ import annotations
 
-from sidecar.decoders import responses
 from sidecar.decoders.arrays import to_value
 from sidecar.decoders.base import DecodeOptions, EventStream
 from sidecar.decoders.columns import ColumnSet
 from sidecar.decoders.embeddings import embedding_predictions
 from sidecar.decoders.outputs import build
+from sidecar.decoders.responses import request_features as responses_request_features
+from sidecar.decoders.responses import response_predictions
 from sidecar.decoders.routes import (
     ROUTE_CHAT,
     ROUTE_EMBEDDINGS,
@@ -165,7 +166,7 @@ class OpenAIDecoder:
         kind = request_kind(path, request)
         features = ColumnSet(1, options)
         if kind == "responses":
-            asked = responses.request_features(request)
+            asked = responses_request_features(request)
         else:
             asked = request_features(kind, request)
         for key, cell in asked.items():
@@ -174,7 +175,7 @@ class OpenAIDecoder:
         if kind == "embeddings":
             cells = embedding_predictions(response)
         elif kind == "responses":
-            cells = responses.response_predictions(response)
+            cells = response_predictions(response)
         else:
             cells = completion_predictions(response)
         for key, cell in cells.items():
