@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from llm_mock_api.mock_server import MockServer, MockServerOptions
 from llm_mock_api.types.reply import ReplyObject, Usage
 from openai import OpenAI
@@ -32,7 +33,9 @@ from starlette.routing import Route
 
 from sidecar.export.telemetry import metric_names
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "model-sidecar.json"
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "deploy" / "grafana" / "model-sidecar.json"
+LLM_RULES = ROOT / "deploy" / "rules" / "sidecar-llm.yaml"
 PREFIXES = ("gen_ai_", "sidecar_gen_ai_")
 STREAMS = 3
 PLAIN = 2
@@ -226,6 +229,59 @@ class TestDashboardQueries:
             prom.wait_for("sum(rate(gen_ai_server_time_to_first_token_seconds_count[1m])) > 0")
             empty = [q for q in queries if not prom.query(q)]
         assert empty == []
+
+
+def _leave_early(client: OpenAI, model: str) -> None:
+    """Start a long stream and close it after the first content chunk."""
+    messages: Any = [{"role": "user", "content": "long story"}]
+    stream = client.chat.completions.create(model=model, messages=messages, stream=True)
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break
+    stream.close()
+
+
+@pytest.mark.prometheus
+@needs_prometheus
+class TestAlerts:
+    def test_aborted_streams_fire_in_a_real_prometheus(
+        self, sidecar: SidecarHandle, tmp_path: Path
+    ) -> None:
+        """With `for:` cut to 2 s, SidecarLLMStreamsAborted fires for a model whose clients cut
+        3 of 23 answers, evaluated by a real Prometheus on the sidecar's own series."""
+        doc = yaml.safe_load(LLM_RULES.read_text())
+        for group in doc["groups"]:
+            for rule in group["rules"]:
+                rule["for"] = "2s"
+        rules = tmp_path / "llm.yaml"
+        rules.write_text(yaml.safe_dump(doc, sort_keys=False))
+        client = OpenAI(base_url=sidecar.url + "/v1", api_key="test", max_retries=0)
+        messages: Any = [{"role": "user", "content": "hi"}]
+        target = sidecar.admin_url.removeprefix("http://")
+        with running_prometheus(tmp_path / "prom", [target], rules=[rules]) as prom:
+            # Both series must exist before the counted traffic: rate() ignores first values.
+            client.chat.completions.create(model="flaky", messages=messages)
+            _leave_early(client, "flaky")
+            _sum(sidecar, "sidecar_gen_ai_finish_reasons_total")
+            seen = 'count(sidecar_gen_ai_finish_reasons_total{gen_ai_request_model="flaky"}) == 2'
+            prom.wait_for(seen)
+            for _ in range(20):
+                client.chat.completions.create(model="flaky", messages=messages)
+            for _ in range(3):
+                _leave_early(client, "flaky")
+
+            def firing(alerts: list[dict[str, Any]]) -> bool:
+                return any(
+                    a["labels"]["alertname"] == "SidecarLLMStreamsAborted"
+                    and a["labels"].get("gen_ai_request_model") == "flaky"
+                    and a["state"] == "firing"
+                    for a in alerts
+                )
+
+            deadline = time.monotonic() + 30
+            while not firing(prom.alerts()) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert firing(prom.alerts())
 
 
 class TestCutUpstream:
