@@ -162,6 +162,25 @@ class TestOpenAIClient:
         assert len(arrivals) >= 5
         assert arrivals[-1] - arrivals[0] > 3 * CHUNK_DELAY_MS / 1000
 
+    def test_time_to_first_token_is_the_first_content_chunk(self, sidecar: SidecarHandle) -> None:
+        """The mock sends the role chunk at once and the first content chunk 40 ms later: the
+        sidecar's TTFT is at least those 40 ms (a first-byte time would be a few ms) and at most
+        what the client itself saw."""
+        client = OpenAI(base_url=sidecar.url + "/v1", api_key="test", max_retries=0)
+        started = time.monotonic()
+        stream = client.chat.completions.create(
+            model="ttft", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        seen = None
+        for chunk in stream:
+            if seen is None and chunk.choices and chunk.choices[0].delta.content:
+                seen = time.monotonic() - started
+        ttft = {"gen_ai_request_model": "ttft"}
+        assert _sum(sidecar, "gen_ai_server_time_to_first_token_seconds_count", **ttft) == 1
+        measured = _sum(sidecar, "gen_ai_server_time_to_first_token_seconds_sum", **ttft)
+        assert seen is not None
+        assert CHUNK_DELAY_MS / 1000 <= measured <= seen
+
     def test_client_closing_a_stream_counts_as_aborted(self, sidecar: SidecarHandle) -> None:
         """A client that stops reading after the first content chunk leaves one aborted finish
         and no TTFT."""
