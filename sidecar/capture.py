@@ -9,22 +9,33 @@ as `queue_full`. Nothing here ever blocks or fails the request.
 Drop reasons: `too_large`, `queue_full`, `rate_cap` (over `sample_max_per_second`),
 `incomplete` (the exchange failed or was aborted), `shutdown` (still queued when the grace
 period ended).
+
+Streamed (`text/event-stream`) answers also get arrival marks: (bytes so far, seconds since the
+request arrived) per response chunk, at most `MAX_MARKS` (512, ~40 kB) per pair: the first
+511 and always the latest, so time to first token and time to the last token stay exact. A
+stream whose exchange failed after its end-of-stream event arrived (`[DONE]`, a terminal
+Responses event: clients often close right then) is complete. A stream cut off by either side
+before it, after a 2xx start, is counted as `incomplete` but still queued with `complete=False`,
+so GenAI metrics can count it as aborted; drift analysis skips it.
 """
 
 from __future__ import annotations
 
 import random
+import time
 import zlib
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sidecar.decoders.payload import sse_finished
 from sidecar.decoders.routes import is_analysed
 from sidecar.proxy.headers import content_length, header_value
 from sidecar.records import Captured
 
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_QUEUE_SIZE = 1024
+MAX_MARKS = 512
 CAPTURED_HEADERS = frozenset(
     {b"content-type", b"content-encoding", b"inference-header-content-length"}
 )
@@ -165,7 +176,9 @@ class _ExchangeTap:
 
     __slots__ = (
         "capture",
+        "clock_start",
         "encoding",
+        "marks",
         "method",
         "path",
         "query",
@@ -200,6 +213,8 @@ class _ExchangeTap:
         self.response_type = ""
         self.response_headers: tuple[tuple[str, str], ...] = ()
         self.too_large = False
+        self.clock_start = time.perf_counter()
+        self.marks: list[tuple[int, float]] | None = None
 
     def _add(self, buffer: bytearray, chunk: bytes) -> None:
         if self.too_large:
@@ -219,6 +234,8 @@ class _ExchangeTap:
             "latin-1"
         )
         self.response_type = (header_value(headers, b"content-type") or b"").decode("latin-1")
+        if self.response_type.lower().startswith("text/event-stream"):
+            self.marks = []
         self.response_headers = tuple(
             (name.decode("latin-1"), value.decode("latin-1"))
             for name in CAPTURED_RESPONSE_HEADERS
@@ -227,6 +244,13 @@ class _ExchangeTap:
 
     def response_chunk(self, chunk: bytes) -> None:
         self._add(self.response, chunk)
+        marks = self.marks
+        if marks is not None and chunk:
+            mark = (len(self.response), time.perf_counter() - self.clock_start)
+            if len(marks) >= MAX_MARKS:
+                marks[-1] = mark
+            else:
+                marks.append(mark)
 
     def finish(
         self, status: int, duration: float, first_byte: float | None, complete: bool
@@ -235,9 +259,15 @@ class _ExchangeTap:
         if self.too_large:
             capture.dropped["too_large"] += 1
             return
+        streamed = self.marks is not None and 200 <= status < 300
+        if not complete and streamed and not self.response_encoding:
+            # Clients (the openai SDK among them) close the connection once the end-of-stream
+            # event arrived, before the body's final empty chunk: the answer itself is whole.
+            complete = sse_finished(self.response)
         if not complete:
             capture.dropped["incomplete"] += 1
-            return
+            if not (self.marks and streamed):
+                return
         capture.submit(
             Captured(
                 request_id=self.request_id,
@@ -254,6 +284,8 @@ class _ExchangeTap:
                 request_encoding=self.encoding,
                 response_encoding=self.response_encoding,
                 response_content_type=self.response_type,
+                complete=complete,
+                marks=tuple(self.marks or ()),
                 response_headers=self.response_headers,
             )
         )

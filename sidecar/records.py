@@ -41,6 +41,11 @@ class Captured:
     request_encoding: str = ""
     response_encoding: str = ""
     response_content_type: str = ""
+    complete: bool = True
+    """False for a streamed answer cut off by either side (queued only for GenAI metrics)."""
+    marks: tuple[tuple[int, float], ...] = ()
+    """For `text/event-stream` answers: (response bytes so far, seconds since arrival) per
+    chunk, at most `sidecar.capture.MAX_MARKS` (the first ones and the last)."""
     response_headers: tuple[tuple[str, str], ...] = ()
     """Response headers a decoder needs (`Inference-Header-Content-Length`), lower-case names."""
 

@@ -18,6 +18,7 @@ from sidecar.analysis import AnalysisWorker, BudgetController
 from sidecar.capture import Capture, Sampler, SamplingPolicy
 from sidecar.config import ConfigError, Settings
 from sidecar.export.features import FeatureExport
+from sidecar.export.genai import register_genai_metrics
 from sidecar.export.instruments import register_analysis_metrics
 from sidecar.export.points import ExportSources
 from sidecar.export.telemetry import DURATION_BUCKETS, HttpMetrics, Telemetry
@@ -92,9 +93,10 @@ class Runtime:
             observers=(self.feature_export,),
             metadata=self.model_metadata,
         )
+        self.genai = register_genai_metrics(self.telemetry.provider, self.monitor.options.protocol)
         self.worker = AnalysisWorker(
             self.capture,
-            self.monitor.ingest,
+            self.genai.sink(self.monitor.ingest),
             BudgetController(settings.analysis_cpu_share, settings.sample_rate),
         )
         self.forwarder = Forwarder(

@@ -17,14 +17,23 @@ import json
 import sys
 from typing import Any
 
-Panel = dict[str, Any]
+from llm_panels import llm_panels
+from panels import (
+    DATASOURCE,
+    NS,
+    NSM,
+    NSMF,
+    RATE,
+    Panel,
+    layout,
+    panel,
+    row,
+    stat,
+    target,
+    timeseries,
+)
 
 DASHBOARD_UID = "model-sidecar"
-PANEL_WIDTH = 24
-NS = 'namespace=~"$namespace"'
-NSM = f'{NS}, model=~"$model"'
-NSMF = f'{NSM}, feature=~"$feature"'
-RATE = "$__rate_interval"
 DRIFT_STATISTICS = ("psi", "ks", "js", "wasserstein", "hellinger", "chi2_pvalue")
 STATUS_MAPPING = [
     {
@@ -46,56 +55,6 @@ VERDICT_MAPPING = [
         },
     }
 ]
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-
-
-def target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> dict[str, Any]:
-    """One Prometheus query of a panel."""
-    return {
-        "datasource": DATASOURCE,
-        "expr": expr,
-        "legendFormat": legend or "__auto",
-        "refId": ref,
-        "range": not instant,
-        "instant": instant,
-        "format": "table" if instant else "time_series",
-    }
-
-
-def panel(kind: str, title: str, targets: list[dict[str, Any]], **extra: Any) -> Panel:
-    """A panel without its position; `layout` places it."""
-    unit = extra.pop("unit", "short")
-    mappings = extra.pop("mappings", [])
-    body: Panel = {
-        "type": kind,
-        "title": title,
-        "description": extra.pop("description", ""),
-        "datasource": DATASOURCE,
-        "targets": targets,
-        "fieldConfig": {"defaults": {"unit": unit, "mappings": mappings}, "overrides": []},
-        "options": extra.pop("options", {}),
-        "transformations": extra.pop("transformations", []),
-    }
-    body.update(extra)
-    return body
-
-
-def timeseries(title: str, *exprs: tuple[str, str], unit: str = "short", **extra: Any) -> Panel:
-    """A time series panel with one query per (expr, legend) pair."""
-    refs = "ABCDEFGH"
-    targets = [target(expr, legend, refs[i]) for i, (expr, legend) in enumerate(exprs)]
-    return panel("timeseries", title, targets, unit=unit, **extra)
-
-
-def stat(title: str, expr: str, legend: str = "", unit: str = "short", **extra: Any) -> Panel:
-    """A single-value panel showing the last value."""
-    options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
-    return panel("stat", title, [target(expr, legend)], unit=unit, options=options, **extra)
-
-
-def row(title: str) -> Panel:
-    """A row header."""
-    return {"type": "row", "title": title, "collapsed": False, "panels": []}
 
 
 def red_panels() -> list[Panel]:
@@ -378,22 +337,6 @@ def status_panels() -> list[Panel]:
     ]
 
 
-def layout(panels: list[Panel]) -> list[Panel]:
-    """Give every panel an id and a grid position: rows full width, two panels per line."""
-    y, x = 0, 0
-    for panel_id, item in enumerate(panels, start=1):
-        item["id"] = panel_id
-        if item["type"] == "row":
-            y += 8 if x else 0
-            item["gridPos"] = {"h": 1, "w": PANEL_WIDTH, "x": 0, "y": y}
-            y, x = y + 1, 0
-            continue
-        item["gridPos"] = {"h": 8, "w": PANEL_WIDTH // 2, "x": x, "y": y}
-        x = (x + PANEL_WIDTH // 2) % PANEL_WIDTH
-        y += 8 if x == 0 else 0
-    return panels
-
-
 def query_variable(name: str, label: str, query: str) -> dict[str, Any]:
     """A multi-select label_values variable whose "All" also matches an absent label."""
     return {
@@ -456,6 +399,7 @@ def dashboard() -> dict[str, Any]:
         *quality_panels(),
         *performance_panels(),
         *fairness_panels(),
+        *llm_panels(),
     ]
     return {
         "uid": DASHBOARD_UID,

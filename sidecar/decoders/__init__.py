@@ -32,6 +32,7 @@ from sidecar.decoders.base import (
 from sidecar.decoders.binary_tensors import header_length, parse_binary_body
 from sidecar.decoders.generic import GenericJSONDecoder
 from sidecar.decoders.kserve_v1 import KServeV1Decoder
+from sidecar.decoders.llm import first_token_seconds
 from sidecar.decoders.metadata import MetadataLookup, ModelMetadata
 from sidecar.decoders.mlflow import MLflowDecoder
 from sidecar.decoders.open_inference import OpenInferenceDecoder
@@ -166,6 +167,7 @@ def decode_pair(
         raise DecodeError(
             "decoder_bug", f"{name}: {type(error).__name__}: {error}"[:200]
         ) from error
-    if name == "openai" and captured.first_byte is not None:
-        decoded.predictions[TTFT_COLUMN] = [float(captured.first_byte)] * decoded.n_rows
+    if name == "openai" and (first := first_token_seconds(captured, response)) is not None:
+        # Successful streams only, to the first chunk carrying content (not the role chunk).
+        decoded.predictions[TTFT_COLUMN] = [first] * decoded.n_rows
     return decoded

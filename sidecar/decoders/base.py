@@ -86,6 +86,8 @@ class EventStream:
     """Whether the stream ended with `data: [DONE]`."""
     invalid: int = 0
     """Events whose data was neither JSON nor `[DONE]`."""
+    ends: Sequence[int] = ()
+    """Byte offset just past each of `events` in the body (for arrival times of chunks)."""
 
 
 class Decoder(Protocol):

@@ -1,4 +1,4 @@
-"""OpenAI-compatible chat completions, completions and embeddings (vLLM, TGI, Ollama, ...).
+"""OpenAI-compatible chat completions, completions, embeddings and responses (vLLM, TGI, Ollama).
 
 One request is one row. Features describe the prompt (`message_count`, `prompt_chars`,
 `input_count`, `input_chars`) and sampling settings (`temperature`, `top_p`, `max_tokens`,
@@ -7,23 +7,34 @@ One request is one row. Features describe the prompt (`message_count`, `prompt_c
 Streamed responses arrive as an `EventStream`: `chunk_count` events are summed into
 `completion_chars`, the last `finish_reason` and any `usage` chunk are kept, and
 `stream_completed` says whether `[DONE]` arrived. Texts are measured, never kept, so a row is a
-fixed dozen cells whatever the payload.
+fixed dozen cells whatever the payload. Embeddings answers are read by
+`sidecar.decoders.embeddings`, the Responses API by `sidecar.decoders.responses`. vLLM's and
+Ollama's `stream_options: {include_usage: true}` chunk (empty `choices`, a `usage`) and vLLM's
+`continuous_usage_stats` (cumulative `usage` on every chunk) both leave the final counts.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from sidecar.decoders.arrays import to_value
 from sidecar.decoders.base import DecodeOptions, EventStream
 from sidecar.decoders.columns import ColumnSet
+from sidecar.decoders.embeddings import embedding_predictions
 from sidecar.decoders.outputs import build
-from sidecar.decoders.routes import ROUTE_CHAT, ROUTE_EMBEDDINGS, detect_model, route_template
+from sidecar.decoders.responses import request_features as responses_request_features
+from sidecar.decoders.responses import response_predictions
+from sidecar.decoders.routes import (
+    ROUTE_CHAT,
+    ROUTE_EMBEDDINGS,
+    ROUTE_RESPONSES,
+    detect_model,
+    route_template,
+)
 from sidecar.records import Decoded, DecodeError, Value
 
 SETTINGS = ("temperature", "top_p", "n", "presence_penalty", "frequency_penalty")
 USAGE = ("prompt_tokens", "completion_tokens", "total_tokens")
+RESPONSES_KEYS = frozenset({"instructions", "max_output_tokens", "previous_response_id"})
+"""Body keys only the Responses API uses (its `input` is otherwise shaped like embeddings')."""
 
 
 def _number(value: object) -> Value:
@@ -121,46 +132,20 @@ def completion_predictions(response: object) -> dict[str, Value]:
     return row
 
 
-def embedding_predictions(response: object) -> dict[str, Value]:
-    """The prediction cells of an embeddings response."""
-    row: dict[str, Value] = {"embedding_count": None, "embedding_dimension": None}
-    row.update(dict.fromkeys(USAGE[::2]))
-    if not isinstance(response, dict):
-        return row
-    data = response.get("data")
-    if isinstance(data, list):
-        row["embedding_count"] = float(len(data))
-        if data and isinstance(data[0], dict):
-            row["embedding_dimension"] = embedding_dimension(data[0].get("embedding"))
-    _usage(row, response)
-    row.pop("completion_tokens", None)
-    return row
-
-
-def embedding_dimension(embedding: object) -> float | None:
-    """Length of an embedding given as floats or as base64 little-endian float32."""
-    if isinstance(embedding, list):
-        return float(len(embedding))
-    if isinstance(embedding, str):
-        try:
-            return float(len(base64.b64decode(embedding, validate=True)) // 4)
-        except (binascii.Error, ValueError):
-            return None
-    return None
-
-
 def request_kind(path: str, request: dict[str, object]) -> str:
-    """ "chat", "completions" or "embeddings", by route and else by body keys."""
+    """ "chat", "completions", "embeddings" or "responses", by route and else by body keys."""
     route = route_template(path)
     if route == ROUTE_CHAT or "messages" in request:
         return "chat"
+    if route == ROUTE_RESPONSES or (route != ROUTE_EMBEDDINGS and RESPONSES_KEYS & set(request)):
+        return "responses"
     if route == ROUTE_EMBEDDINGS or ("input" in request and "prompt" not in request):
         return "embeddings"
     return "completions"
 
 
 class OpenAIDecoder:
-    """OpenAI-compatible `/v1/chat/completions`, `/v1/completions` and `/v1/embeddings`."""
+    """OpenAI-compatible chat completions, completions, embeddings and responses."""
 
     name = "openai"
 
@@ -180,11 +165,17 @@ class OpenAIDecoder:
             raise DecodeError("invalid_payload", "openai request is not a JSON object")
         kind = request_kind(path, request)
         features = ColumnSet(1, options)
-        for key, cell in request_features(kind, request).items():
+        if kind == "responses":
+            asked = responses_request_features(request)
+        else:
+            asked = request_features(kind, request)
+        for key, cell in asked.items():
             features.add(key, [cell])
         predictions = ColumnSet(1, options)
         if kind == "embeddings":
             cells = embedding_predictions(response)
+        elif kind == "responses":
+            cells = response_predictions(response)
         else:
             cells = completion_predictions(response)
         for key, cell in cells.items():

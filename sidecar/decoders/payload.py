@@ -24,7 +24,7 @@ DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_MAX_JSON_DEPTH = 64
 
 _GZIP_OR_ZLIB_WBITS = 32 + zlib.MAX_WBITS
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
 _STEP = np.zeros(256, dtype=np.int8)
 _STEP[[0x5B, 0x7B]] = 1  # [ {
 _STEP[[0x5D, 0x7D]] = -1  # ] }
@@ -121,21 +121,49 @@ def is_event_stream(body: bytes, content_type: str) -> bool:
     return body.lstrip()[:5] == b"data:"
 
 
-def parse_event_stream(data: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> EventStream:
-    """Parse an SSE body: every event's `data:` lines joined, as JSON; `[DONE]` ends it."""
-    check_depth(data, max_depth)
-    events: list[object] = []
-    done = False
-    invalid = 0
-    lines: list[str] = []
-    for line in [*_LINE_BREAK.split(to_text(data)), ""]:
-        if line.startswith("data:"):
-            lines.append(line[6:] if line.startswith("data: ") else line[5:])
+TERMINAL_MARKERS = (b"[DONE]", b"response.completed", b"response.incomplete", b"response.failed")
+"""What the last event of a finished stream starts with: chat/completions' `data: [DONE]`, or
+the Responses API's terminal event (in its `event:` line or its JSON `type`)."""
+
+
+def sse_finished(body: bytes | bytearray) -> bool:
+    """Whether an SSE body ends with a whole end-of-stream event (cheap: looks at the tail)."""
+    tail = body.rstrip()
+    if not tail.endswith((b"]", b"}")):
+        return False
+    start = max(tail.rfind(b"\n\n"), tail.rfind(b"\r\n\r\n"), tail.rfind(b"\r\r"))
+    head = tail[start + 1 :].lstrip()[:96]
+    return any(marker in head for marker in TERMINAL_MARKERS)
+
+
+def sse_payloads(data: bytes) -> list[tuple[int, str]]:
+    """Each SSE event's `data:` lines joined, with the byte offset just past the event."""
+    found: list[tuple[int, str]] = []
+    lines: list[bytes] = []
+    position = 0
+    breaks = [(m.start(), m.end()) for m in _LINE_BREAK_BYTES.finditer(data)]
+    # The body's tail and one empty line more, so an event cut off at the end still counts.
+    for start, end in [*breaks, (len(data), len(data)), (len(data), len(data))]:
+        line, position = data[position:start], end
+        if line.startswith(b"data:"):
+            lines.append(line[6:] if line.startswith(b"data: ") else line[5:])
             continue
         if line or not lines:
             continue  # event:, id:, retry: and comments do not carry data
-        payload = "\n".join(lines)
+        found.append((end, b"\n".join(lines).decode("utf-8")))
         lines = []
+    return found
+
+
+def parse_event_stream(data: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> EventStream:
+    """Parse an SSE body: every event's `data:` lines joined, as JSON; `[DONE]` ends it."""
+    check_depth(data, max_depth)
+    to_text(data)
+    events: list[object] = []
+    ends: list[int] = []
+    done = False
+    invalid = 0
+    for end, payload in sse_payloads(data):
         if payload.strip() == "[DONE]":
             done = True
             continue
@@ -143,4 +171,6 @@ def parse_event_stream(data: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> 
             events.append(_loads(payload))
         except DecodeError:
             invalid += 1
-    return EventStream(events=tuple(events), done=done, invalid=invalid)
+        else:
+            ends.append(end)
+    return EventStream(events=tuple(events), done=done, invalid=invalid, ends=tuple(ends))

@@ -23,6 +23,7 @@ ROUTE_MLFLOW = "/invocations"
 ROUTE_CHAT = "/v1/chat/completions"
 ROUTE_COMPLETIONS = "/v1/completions"
 ROUTE_EMBEDDINGS = "/v1/embeddings"
+ROUTE_RESPONSES = "/v1/responses"
 ROUTE_OTHER = "other"
 
 ROUTE_PROTOCOLS = {
@@ -33,6 +34,7 @@ ROUTE_PROTOCOLS = {
     ROUTE_CHAT: "openai",
     ROUTE_COMPLETIONS: "openai",
     ROUTE_EMBEDDINGS: "openai",
+    ROUTE_RESPONSES: "openai",
 }
 """The protocol each known route speaks, for detection by path."""
 
@@ -40,7 +42,7 @@ _V2 = re.compile(r"^/v2/models/(?P<model>[^/]+)(?:/versions/(?P<version>[^/]+))?
 _V2_INFERENCE = ("/infer", "/generate", "/generate_stream")
 """v2 paths ending so are inference calls; other v2 paths are control-plane endpoints."""
 _V1 = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/[^/:]+|/labels/[^/:]+)?:predict$")
-_OPENAI_ROUTES = (ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS)
+OPENAI_ROUTES = (ROUTE_CHAT, ROUTE_COMPLETIONS, ROUTE_EMBEDDINGS, ROUTE_RESPONSES)
 
 
 def route_template(path: str) -> str:
@@ -53,7 +55,7 @@ def route_template(path: str) -> str:
         return ROUTE_V1
     if path == ROUTE_MLFLOW:
         return ROUTE_MLFLOW
-    for route in _OPENAI_ROUTES:
+    for route in OPENAI_ROUTES:
         # Gateways often mount OpenAI-compatible servers under a prefix (/openai/v1/...).
         if path.endswith(route):
             return route

@@ -161,10 +161,12 @@ class Telemetry:
         views = [
             View(
                 instrument_name="*duration*",
+                meter_name="sidecar.proxy",  # GenAI instruments keep their advised buckets
                 aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS),
             ),
             View(
                 instrument_name="*body.size*",
+                meter_name="sidecar.proxy",
                 aggregation=ExplicitBucketHistogramAggregation(SIZE_BUCKETS),
             ),
         ]

@@ -30,7 +30,7 @@ MAPPING_ENUM = {
 _ENUM_MARK = re.compile(r'"__enum__(\w+\.\w+)"')
 PROMQL_WORDS = {
     "sum", "max", "by", "rate", "increase", "histogram_quantile", "or", "vector", "ignoring",
-    "group_left", "on", "le", "bool",
+    "group_left", "on", "le", "bool", "scalar", "min",
 }  # fmt: skip
 
 
@@ -104,10 +104,15 @@ class TestDashboardFile:
         assert names == {"datasource", "namespace", "model", "feature", "statistic"}
 
     def test_required_panels(self) -> None:
-        """RED, drift table, statistic series, heatmap, quality, performance, fairness panels."""
+        """RED, drift table, statistic series, heatmap, quality, performance, fairness panels,
+        and the LLM row's TTFT, time per output token, tokens/s and finish-reason panels."""
         panels = _dashboard()["panels"]
         rows = {p["title"] for p in panels if p["type"] == "row"}
-        assert {"Traffic (RED)", "Drift", "Data quality", "Performance", "Fairness"} <= rows
+        expected = {"Traffic (RED)", "Drift", "Data quality", "Performance", "Fairness"}
+        assert expected | {"LLM serving"} <= rows
+        titles = {p["title"] for p in panels}
+        llm = {"Time to first token", "Time per output token", "Output tokens per second"}
+        assert llm | {"Finish reasons (share)"} <= titles
         kinds = {p["type"] for p in panels}
         assert {"table", "heatmap", "timeseries", "stat"} <= kinds
         table = next(p for p in panels if p["type"] == "table")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Sequence
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 from sidecar.analysis import BATCH, MIN_RATE, AnalysisWorker, BudgetController
-from sidecar.capture import Capture, Sampler, SamplingPolicy
+from sidecar.capture import MAX_MARKS, Capture, Sampler, SamplingPolicy
 from sidecar.records import Captured
 
 
@@ -98,6 +99,47 @@ class TestCapture:
         assert tap is not None
         tap.finish(502, 0.01, None, complete=False)
         assert capture.dropped["incomplete"] == 1 and not capture.queue
+
+    def test_streamed_answer_gets_bounded_arrival_marks(self) -> None:
+        """Each SSE chunk is marked with the bytes so far and a rising time; past MAX_MARKS
+        the latest chunk replaces the last mark."""
+        capture = Capture(Sampler(SamplingPolicy()))
+        tap = capture.begin(_scope(), "r", 0.0)
+        assert tap is not None
+        tap.response_start(200, [(b"content-type", b"text/event-stream")])
+        for _ in range(MAX_MARKS + 10):
+            tap.response_chunk(b"data: {}\n\n")
+        tap.finish(200, 0.5, 0.01, complete=True)
+        marks = capture.take(1)[0].marks
+        assert len(marks) == MAX_MARKS
+        assert [m[0] for m in marks[:3]] == [10, 20, 30]
+        assert marks[-1][0] == 10 * (MAX_MARKS + 10)
+        assert all(a[1] <= b[1] for a, b in itertools.pairwise(marks))
+
+    def test_cut_stream_is_queued_as_incomplete(self) -> None:
+        """A 2xx stream cut off mid-way counts as incomplete yet is queued, flagged, for the
+        GenAI metrics; a JSON answer is not marked."""
+        capture = Capture(Sampler(SamplingPolicy()))
+        tap = capture.begin(_scope(), "r", 0.0)
+        assert tap is not None
+        tap.response_start(200, [(b"content-type", b"text/event-stream")])
+        tap.response_chunk(b"data: {}\n\n")
+        tap.finish(200, 0.5, 0.01, complete=False)
+        assert capture.dropped["incomplete"] == 1
+        assert [p.complete for p in capture.take(5)] == [False]
+        closed = capture.begin(_scope(), "d", 0.0)
+        assert closed is not None
+        closed.response_start(200, [(b"content-type", b"text/event-stream")])
+        closed.response_chunk(b"data: {}\n\ndata: [DONE]\n\n")
+        closed.finish(200, 0.5, 0.01, complete=False)
+        assert capture.dropped["incomplete"] == 1, "a client closing after [DONE] is complete"
+        assert [p.complete for p in capture.take(5)] == [True]
+        plain = capture.begin(_scope(), "j", 0.0)
+        assert plain is not None
+        plain.response_start(200, [(b"content-type", b"application/json")])
+        plain.response_chunk(b"{}")
+        plain.finish(200, 0.5, 0.01, complete=True)
+        assert capture.take(1)[0].marks == ()
 
 
 class TestBudget:

@@ -7,6 +7,9 @@ import json
 import struct
 from collections.abc import Callable
 
+import numpy as np
+import pytest
+
 from sidecar.decoders import DecodeOptions, decode_pair
 from sidecar.decoders.openai import OpenAIDecoder
 from sidecar.records import Captured
@@ -41,6 +44,12 @@ def sse(*events: object, done: bool = True) -> bytes:
     return ("".join(lines) + ("data: [DONE]\n\n" if done else "")).encode()
 
 
+def marks(body: bytes, step: float = 0.1) -> tuple[tuple[int, float], ...]:
+    """Capture marks for `body` arriving one SSE event per chunk, `step` seconds apart."""
+    ends = [i + 2 for i in range(len(body) - 1) if body[i : i + 2] == b"\n\n"]
+    return tuple((end, round(step * (n + 1), 6)) for n, end in enumerate(ends))
+
+
 def chunk(content: str | None, finish: str | None = None) -> dict[str, object]:
     """One chat.completion.chunk event."""
     delta = {} if content is None else {"content": content}
@@ -69,7 +78,8 @@ class TestChat:
         assert predictions["completion_tokens"] == [3.0]
 
     def test_streamed_response_is_reassembled(self, captured: CapturedFactory) -> None:
-        """SSE chunks are counted and their deltas summed; time to first token is kept."""
+        """SSE chunks are counted and their deltas summed; time to first token is the time of
+        the first chunk with content (the second one here), not of the role-only first chunk."""
         body = sse(
             chunk(None),
             chunk("Hel"),
@@ -82,7 +92,8 @@ class TestChat:
             {**CHAT_REQUEST, "stream": True},
             body,
             response_content_type="text/event-stream; charset=utf-8",
-            first_byte=0.125,
+            first_byte=0.1,
+            marks=marks(body),
         )
         decoded = decode_pair(pair, OPTIONS)
         assert decoded.protocol == "openai"
@@ -92,7 +103,18 @@ class TestChat:
         assert decoded.predictions["finish_reason"] == ["length"]
         assert decoded.predictions["completion_tokens"] == [2.0]
         assert decoded.predictions["stream_completed"] == ["true"]
-        assert decoded.predictions["time_to_first_token_seconds"] == [0.125]
+        assert decoded.predictions["time_to_first_token_seconds"] == [0.2]
+
+    def test_no_time_to_first_token_for_plain_or_failed_answers(
+        self, captured: CapturedFactory
+    ) -> None:
+        """A plain answer, or an error answer, has no time to first token even with a first
+        byte time."""
+        plain = captured("/v1/chat/completions", CHAT_REQUEST, CHAT_RESPONSE, first_byte=0.2)
+        assert "time_to_first_token_seconds" not in decode_pair(plain, OPTIONS).predictions
+        body = sse(chunk("Hi"), chunk(None, "stop"))
+        failed = captured("/v1/chat/completions", CHAT_REQUEST, body, status=500, marks=marks(body))
+        assert "time_to_first_token_seconds" not in decode_pair(failed, OPTIONS).predictions
 
     def test_cut_stream_is_not_completed(self, captured: CapturedFactory) -> None:
         """A stream without [DONE], detected by its bytes alone, reports it was cut."""
@@ -132,9 +154,13 @@ class TestCompletionsAndEmbeddings:
             "input_count": [2.0],
             "input_chars": [7.0],
         }
-        assert decoded.predictions == {
+        predictions = decoded.predictions
+        direction = [predictions.pop(f"embedding_direction_{i}")[0] for i in range(4)]
+        assert all(isinstance(d, float) for d in direction)
+        assert predictions == {
             "embedding_count": [2.0],
             "embedding_dimension": [8.0],
+            "embedding_norm": [pytest.approx(np.sqrt(8 * 0.01))],
             "prompt_tokens": [3.0],
             "total_tokens": [3.0],
         }

@@ -15,6 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "deploy" / "rules"
 ALERTS = RULES / "sidecar-alerts.yaml"
+LLM_ALERTS = RULES / "sidecar-llm.yaml"
 RECORDING = RULES / "sidecar-recording.yaml"
 TESTS = sorted((RULES / "tests").glob("*.yaml"))
 PROMTOOL = shutil.which("promtool") or (
@@ -33,15 +34,15 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _alert_rules() -> list[dict[str, Any]]:
-    doc = yaml.safe_load(ALERTS.read_text())
-    return [rule for group in doc["groups"] for rule in group["rules"]]
+    docs = [yaml.safe_load(path.read_text()) for path in (ALERTS, LLM_ALERTS)]
+    return [rule for doc in docs for group in doc["groups"] for rule in group["rules"]]
 
 
 @needs_promtool
 class TestPromtool:
     def test_rule_files_are_valid(self) -> None:
-        """`promtool check rules` accepts both rule files."""
-        result = _promtool("check", "rules", str(ALERTS), str(RECORDING))
+        """`promtool check rules` accepts every rule file."""
+        result = _promtool("check", "rules", str(ALERTS), str(LLM_ALERTS), str(RECORDING))
         assert result.returncode == 0, result.stdout + result.stderr
 
     def test_rule_unit_tests_pass(self) -> None:
@@ -87,10 +88,10 @@ class TestAlertDefinitions:
             assert url.split("#", 1)[1] in anchors, url
 
     def test_metric_names_are_catalogued(self) -> None:
-        """Every sidecar_/http_ metric an alert reads is in docs/metrics.md."""
+        """Every sidecar_/http_/gen_ai_ metric an alert reads is in docs/metrics.md."""
         catalogue = (ROOT / "docs" / "metrics.md").read_text()
         for rule in _alert_rules():
-            for name in re.findall(r"\b((?:sidecar|http)_[a-z_]+)", rule["expr"]):
+            for name in re.findall(r"\b((?:sidecar|http|gen_ai)_[a-z_]+)", rule["expr"]):
                 base = re.sub(r"_(bucket|count|sum)$", "", name)
                 assert f"`{base}`" in catalogue, f"{rule['alert']}: {name}"
 
