@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import zlib
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -103,7 +104,7 @@ class Capture:
         self.sampled = 0
         self.dropped: Counter[str] = Counter()
 
-    def begin(self, scope: dict[str, Any], request_id: str, now: float) -> _ExchangeTap | None:
+    def begin(self, scope: Mapping[str, Any], request_id: str, now: float) -> _ExchangeTap | None:
         """Decide whether to sample this request; a tap to feed if so."""
         if scope["method"] not in CAPTURED_METHODS:
             return None
@@ -162,7 +163,7 @@ class _ExchangeTap:
     )
 
     def __init__(
-        self, capture: Capture, scope: dict[str, Any], request_id: str, now: float
+        self, capture: Capture, scope: Mapping[str, Any], request_id: str, now: float
     ) -> None:
         self.capture = capture
         self.request_id = request_id

@@ -36,6 +36,7 @@ from sidecar.export.histograms import (
     InjectingPrometheusReader,
 )
 from sidecar.export.tracing import RequestTracer, build_tracer
+from sidecar.proxy.observers import ERROR_KINDS
 from sidecar.signals.traffic import RequestStats
 
 if TYPE_CHECKING:
@@ -325,7 +326,7 @@ class HttpMetrics:
 _METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
-_KINDS = frozenset({"unavailable", "timeout", "aborted", "client_aborted"})
+_KINDS = frozenset(ERROR_KINDS)
 
 
 def metric_names(registry: CollectorRegistry) -> Sequence[str]:

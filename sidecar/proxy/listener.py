@@ -1,0 +1,58 @@
+"""The proxy port's HTTP/1.1 server protocol: uvicorn's httptools protocol with a head deadline.
+
+A client gets `header_timeout` seconds (default 10 s) from opening its connection, and from
+the first byte of each later request, to finish the request head; then the connection closes
+without an answer (slowloris connections and connections that never send a byte alike).
+Between requests uvicorn's keep-alive timeout applies; at `limit_concurrency` connections or
+requests, uvicorn answers new requests 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+DEFAULT_HEADER_TIMEOUT = 10.0
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """`HttpToolsProtocol` closing connections whose request head is not done in time."""
+
+    header_timeout = DEFAULT_HEADER_TIMEOUT
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def guarded_protocol(header_timeout: float) -> type[GuardedProtocol]:
+    """A `GuardedProtocol` class with this head deadline, for `uvicorn.Config(http=...)`."""
+    return type("GuardedProtocol", (GuardedProtocol,), {"header_timeout": header_timeout})
