@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
 import httptools
 
@@ -91,7 +92,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.has_watched = False
         self.keep_alive = False
         self.chunked = False
-        self.no_length = True
+        self.length: int | None = None
         self.received = False
         self.head_done = False
         self.complete = False
@@ -227,8 +228,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast("asyncio.Transport", transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -249,7 +250,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     @property
     def _reads_to_close(self) -> bool:
-        return not self.keep_alive and self.no_length and not self.chunked
+        return not self.keep_alive and self.length is None and not self.chunked
 
     def data_received(self, data: bytes) -> None:
         if not self.busy or self.complete:
@@ -314,6 +315,10 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if name == self.watch_header:
             self.has_watched = True
+        elif name == b"content-length":
+            if not value.isdigit():  # llhttp checks it too; never let a ValueError escape
+                raise _Invalid("invalid Content-Length")
+            self.length = int(value)
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -325,7 +330,6 @@ class UpstreamConnection(asyncio.Protocol):
             return  # interim answer: its completion resets the head
         self.status = status
         self.keep_alive = parser.should_keep_alive()
-        self.no_length = not any(n == b"content-length" for n, _ in self.headers)
         if self._tokens - {b"keep-alive", b"close"}:
             self.headers = [(n, v) for n, v in self.headers if n not in self._tokens]
         self.head_done = True
@@ -357,6 +361,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._head_bytes = 0
             self._tokens = frozenset()
             self.chunked = self.has_watched = False
+            self.length = None
             return
         self.complete = True
         self._wake()

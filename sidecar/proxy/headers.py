@@ -115,6 +115,22 @@ def encode_head(method: str, target: bytes, headers: RawHeaders) -> bytes:
     return b"".join(parts)
 
 
+def framing(headers: RawHeaders, name: bytes) -> tuple[bytes | None, int | None, bool]:
+    """In one pass: the first value of header `name`, the Content-Length, whether chunked."""
+    found = length = None
+    chunked = False
+    for key, value in headers:
+        if key == name:
+            if found is None:
+                found = value
+        elif key == b"content-length":
+            if length is None and value.strip().isdigit():
+                length = int(value)
+        elif key == b"transfer-encoding":
+            chunked = True
+    return found, length, chunked
+
+
 def content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     """The Content-Length as an int, or None when absent or invalid."""
     value = header_value(headers, b"content-length")
