@@ -82,8 +82,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._last_io = 0.0
-        self._reading_paused = False
-        self._writing_paused = False
+        self.reading_paused = False
+        self.writing_paused = False
         self._reset(False)
 
     def _reset(self, no_body: bool) -> None:
@@ -101,7 +101,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_bytes = 0
         self._tokens: frozenset[bytes] = frozenset()
         self._body: list[bytes] = []
-        self._buffered = 0
+        self.buffered = 0
 
     # Exchange side, used by the forwarder.
     def begin(self, data: bytes, no_body: bool) -> None:
@@ -126,7 +126,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     async def drain(self) -> None:
         """Wait while the transport asks to pause writing (the upstream reads slowly)."""
-        while self._writing_paused and self.error is None:
+        while self.writing_paused and self.error is None:
             self._drain = self.loop.create_future()
             await self._drain
         if self.error is not None:
@@ -150,9 +150,9 @@ class UpstreamConnection(asyncio.Protocol):
         body = self._body
         chunk = body[0] if len(body) == 1 else b"".join(body)
         self._body = []
-        self._buffered = 0
-        if self._reading_paused and self.transport is not None:
-            self._reading_paused = False
+        self.buffered = 0
+        if self.reading_paused and self.transport is not None:
+            self.reading_paused = False
             self._last_io = self.loop.time()
             self.transport.resume_reading()
         return chunk
@@ -217,7 +217,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._timer = None
         if not self.busy or self.complete or self.transport is None:
             return
-        if self._reading_paused:  # the client is slow, not the upstream
+        if self.reading_paused:  # the client is slow, not the upstream
             self._last_io = self.loop.time()
         left = self._last_io + self.read_timeout - self.loop.time()
         if left > 0:
@@ -286,10 +286,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.close()
 
     def pause_writing(self) -> None:
-        self._writing_paused = True
+        self.writing_paused = True
 
     def resume_writing(self) -> None:
-        self._writing_paused = False
+        self.writing_paused = False
         drain = self._drain
         if drain is not None and not drain.done():
             drain.set_result(None)
@@ -345,9 +345,9 @@ class UpstreamConnection(asyncio.Protocol):
                 return
             raise _Unsolicited
         self._body.append(body)
-        self._buffered += len(body)
-        if self._buffered > HIGH_WATER and not self._reading_paused and self.transport:
-            self._reading_paused = True
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and not self.reading_paused and self.transport:
+            self.reading_paused = True
             self.transport.pause_reading()
         self._wake()
 

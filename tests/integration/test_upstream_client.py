@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+import socket
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +15,7 @@ from raw_upstream import RawRequest, RawUpstream, answer
 from servers import running_sidecar
 
 from sidecar.proxy.asgi import RawHeaders
+from sidecar.proxy.connection import HIGH_WATER
 from sidecar.proxy.pool import Pool, Target
 
 CHUNKED = (
@@ -225,3 +230,81 @@ class TestBound:
             upstream.close()
         assert bodies == [f"/r{i}".encode() for i in range(1000)]
         assert peak <= 10 and upstream.peak <= 10
+
+
+class TestBackpressure:
+    def test_reading_pauses_while_the_consumer_is_slow(self) -> None:
+        """An 8 MiB answer read slowly: at most HIGH_WATER plus one read is ever buffered."""
+        size = 8 * 2**20
+
+        async def big(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+            writer.write(answer(b"z" * size))
+            await writer.drain()
+
+        upstream = RawUpstream(big)
+
+        async def run() -> tuple[int, int, bool]:
+            pool = _pool(upstream)
+            conn = await pool.acquire()
+            conn.begin(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n", False)
+            await conn.wait_head()
+            total, most, paused = 0, 0, False
+            while chunk := await conn.read():
+                total += len(chunk)
+                await asyncio.sleep(0.002)  # a slow client
+                most = max(most, conn.buffered)
+                paused = paused or conn.reading_paused
+            pool.release(conn)
+            await _close(pool)
+            return total, most, paused
+
+        try:
+            total, most, paused = asyncio.run(run())
+        finally:
+            upstream.close()
+        assert total == size and paused
+        assert most <= HIGH_WATER + 2**18
+
+    def test_uploads_wait_while_the_upstream_does_not_read(self) -> None:
+        """Writing to an upstream that reads nothing pauses; `drain` returns once it reads."""
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+        async def run() -> tuple[bool, bool]:
+            pool = Pool(Target.parse(url), 1, 5.0, 5.0)
+            conn = await pool.acquire()
+            peer, _ = await asyncio.to_thread(listener.accept)
+            conn.begin(b"POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: 99999999\r\n\r\n", False)
+            while not conn.writing_paused:
+                conn.write(b"u" * 65536)
+            blocked = not await _done_within(conn.drain(), 0.3)
+            reader = threading.Thread(target=lambda: _drain_socket(peer), daemon=True)
+            reader.start()
+            resumed = await _done_within(conn.drain(), 10)
+            pool.release(conn)
+            await _close(pool)
+            peer.close()
+            return blocked, resumed
+
+        try:
+            blocked, resumed = asyncio.run(run())
+        finally:
+            listener.close()
+        assert blocked and resumed
+
+
+async def _done_within(awaitable: Coroutine[Any, Any, None], seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _drain_socket(sock: socket.socket) -> None:
+    sock.settimeout(2)
+    with contextlib.suppress(OSError):
+        while sock.recv(1 << 20):
+            pass
