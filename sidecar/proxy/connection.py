@@ -33,6 +33,10 @@ HIGH_WATER = 256 * 1024
 """Buffered response bytes at which reading from the upstream pauses."""
 
 
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"Keep-Alive", b"close", b"Close"})
+"""`Connection` values that name no other header (the common case, no split needed)."""
+
+
 class UpstreamError(Exception):
     """The upstream failed this exchange; `str()` is the reason, for the 502 detail and log."""
 
@@ -308,7 +312,7 @@ class UpstreamConnection(asyncio.Protocol):
             raise _Invalid(f"response head over {MAX_HEAD_BYTES // 1024} KiB")
         name = name.lower()
         if name in HOP_BY_HOP:
-            if name == b"connection":
+            if name == b"connection" and value not in _PLAIN_CONNECTION:
                 self._tokens = self._tokens | connection_tokens(value)
             elif name == b"transfer-encoding":
                 self.chunked = True

@@ -119,7 +119,14 @@ class Route:
 class Exchange:
     """One request/response through the proxy."""
 
-    def __init__(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self,
+        route: Route,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        task: asyncio.Task[Any] | None,
+    ) -> None:
         self.route = route
         self.scope = scope
         self.receive = receive
@@ -139,7 +146,7 @@ class Exchange:
         self.request_id = (
             mint_request_id() if incoming_id is None else incoming_id.decode("latin-1")
         )
-        self.task = asyncio.current_task()
+        self.task = task
         self.tap: Tap | None = (
             route.capture.begin(scope, self.request_id, time.time()) if route.capture else None
         )

@@ -70,7 +70,7 @@ class Forwarder:
                 await send({"type": "websocket.close", "code": 1003})
             return
         task = asyncio.current_task()
-        exchange = Exchange(self.route, scope, receive, send)
+        exchange = Exchange(self.route, scope, receive, send, task)
         try:
             await exchange.run()
         except asyncio.CancelledError:
