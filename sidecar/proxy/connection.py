@@ -110,7 +110,9 @@ class UpstreamConnection(asyncio.Protocol):
     # Exchange side, used by the forwarder.
     def begin(self, data: bytes, no_body: bool) -> None:
         """Start an exchange: send the request head (and a small body) in one write."""
-        assert self.transport is not None and not self.busy
+        if self.transport is None:  # closed while being handed from one exchange to the next
+            self.discard = self.discard or "closed"
+            raise UpstreamClosed("closed the connection")
         self._reset(no_body)
         self.busy = True
         self._last_io = self.loop.time()

@@ -1,20 +1,19 @@
 """One request/response through the proxy: read, forward over the pool, relay, record.
 
 Guarantees are stated in `sidecar.proxy.forwarder`; the numbers live here: bodies up to
-`SMALL_BODY` (64 KiB) are buffered, the disconnect watcher starts after `WATCH_AFTER` (50 ms),
-failures are logged at most once per `LOG_INTERVAL` (1 s) with a count of those left out.
+`SMALL_BODY` (64 KiB) are buffered, the disconnect watcher starts 50-100 ms (`WATCH_AFTER` to
+twice that) after the request body was read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sidecar.proxy.answers import FailureLog, error_response, mint_request_id
 from sidecar.proxy.connection import (
     UpstreamClosed,
     UpstreamConnection,
@@ -32,58 +31,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sidecar.proxy")
 
-_random_bits = random.getrandbits
-
 SMALL_BODY = 64 * 1024
 """Bodies of known length up to this size are read whole: about twice as fast as streaming."""
 
 WATCH_AFTER = 0.05
 """Seconds after which an exchange starts watching for its client going away."""
 
-LOG_INTERVAL = 1.0
-"""Seconds between two log lines about upstream failures."""
-
 _END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 class ClientGone(Exception):
     """The client disconnected before its request body was complete."""
-
-
-def error_response(
-    status: int, error: str, detail: str
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """A JSON error answer of the proxy itself."""
-    body = json.dumps({"error": error, "detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    return status, headers, body
-
-
-def mint_request_id() -> str:
-    """A new random request id (128 bits, hex).
-
-    Ids correlate labels with predictions; they need uniqueness, not secrecy, so the Mersenne
-    Twister serves (os.urandom's syscall cost 6% of the event loop's time).
-    """
-    return f"{_random_bits(128):032x}"
-
-
-class FailureLog:
-    """Warns about upstream failures, one line per `LOG_INTERVAL` at most."""
-
-    def __init__(self) -> None:
-        self._next = 0.0
-        self._skipped = 0
-
-    def warn(self, status: int, detail: str) -> None:
-        """Log one failure (or count it when a line went out less than a second ago)."""
-        now = time.monotonic()
-        if now < self._next:
-            self._skipped += 1
-            return
-        more = f" ({self._skipped} more since the last line)" if self._skipped else ""
-        log.warning("answered %d: %s%s", status, detail, more)
-        self._next, self._skipped = now + LOG_INTERVAL, 0
 
 
 @dataclass(slots=True)

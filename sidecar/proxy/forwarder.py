@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from sidecar.proxy.exchange import Exchange, FailureLog, Route
+from sidecar.proxy.answers import FailureLog
+from sidecar.proxy.exchange import Exchange, Route
 from sidecar.proxy.pool import Pool, Target
 from sidecar.proxy.settings import ProxySettings
 

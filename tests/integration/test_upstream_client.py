@@ -47,6 +47,18 @@ async def _close(pool: Pool) -> None:
     await asyncio.sleep(0.01)  # let the transports finish closing
 
 
+async def _two_fetches(
+    upstream: RawUpstream, first: str, second: str, pause: float
+) -> tuple[bytes, bytes, dict[str, int]]:
+    """Two bodies fetched `pause` seconds apart over one pool, and what the pool discarded."""
+    pool = _pool(upstream)
+    one = (await _fetch(pool, first))[2]
+    await asyncio.sleep(pause)
+    two = (await _fetch(pool, second))[2]
+    await _close(pool)
+    return one, two, dict(pool.discarded)
+
+
 async def _split(request: RawRequest, writer: asyncio.StreamWriter) -> None:
     """`/chunked/N` and `/sized/N`: the response in two writes split after byte N."""
     _, kind, cut = request.target.split("/")
@@ -142,17 +154,8 @@ class TestConnectionReuse:
             writer.close()
 
         upstream = RawUpstream(close_after)
-
-        async def run() -> tuple[bytes, bytes, dict[str, int]]:
-            pool = _pool(upstream)
-            first = (await _fetch(pool, "/one"))[2]
-            await asyncio.sleep(0.2)
-            second = (await _fetch(pool, "/two"))[2]
-            await _close(pool)
-            return first, second, dict(pool.discarded)
-
         try:
-            first, second, discarded = asyncio.run(run())
+            first, second, discarded = asyncio.run(_two_fetches(upstream, "/one", "/two", 0.2))
         finally:
             upstream.close()
         assert (first, second) == (b"/one", b"/two")
@@ -190,17 +193,9 @@ class TestConnectionReuse:
                 writer.write(answer(b"stray"))
 
         upstream = RawUpstream(twice)
-
-        async def run() -> tuple[bytes, bytes, dict[str, int]]:
-            pool = _pool(upstream)
-            first = (await _fetch(pool, "/twice"))[2]
-            await asyncio.sleep(delay + 0.05)
-            second = (await _fetch(pool, "/next"))[2]
-            await _close(pool)
-            return first, second, dict(pool.discarded)
-
         try:
-            first, second, discarded = asyncio.run(run())
+            pause = delay + 0.05
+            first, second, discarded = asyncio.run(_two_fetches(upstream, "/twice", "/next", pause))
         finally:
             upstream.close()
         assert (first, second) == (b"/twice", b"/next")
