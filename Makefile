@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+DEMO_ARGS ?=
 
 .PHONY: install mlserver lint test bench demo clean
 
@@ -26,8 +27,10 @@ bench:  ## benchmarks: print figures and ratios measured in one run (fails if a 
 	@status=0; for script in bench/*_bench.py; do echo "== $$script"; \
 		$(BIN)/python $$script || status=1; done; exit $$status
 
-demo: install  ## the built-in demo: model server, sidecar and traffic with drift
-	$(BIN)/sidecar demo
+demo:  ## the built-in demo (model server, sidecar, drifting traffic); runtime dependencies only
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e .
+	$(BIN)/sidecar demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .mlserver .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info

@@ -7,7 +7,8 @@ pairs, so at most `queue_size * 2 * max_bytes` bytes wait); when it is full the 
 as `queue_full`. Nothing here ever blocks or fails the request.
 
 Drop reasons: `too_large`, `queue_full`, `rate_cap` (over `sample_max_per_second`),
-`incomplete` (the exchange failed or was aborted).
+`incomplete` (the exchange failed or was aborted), `shutdown` (still queued when the grace
+period ended).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sidecar.records import Captured
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_QUEUE_SIZE = 1024
 CAPTURED_HEADERS = frozenset({b"content-type", b"content-encoding"})
+DROP_REASONS = ("too_large", "queue_full", "rate_cap", "incomplete", "shutdown")
+"""Every reason a sampled pair is dropped for (exported from the start at 0)."""
 CAPTURED_METHODS = frozenset({"POST", "PUT", "PATCH"})
 """Inference calls carry a body; GETs (health, metadata) are proxied but never sampled."""
 
@@ -133,6 +136,15 @@ class Capture:
     def depth(self) -> int:
         """Pairs waiting for analysis."""
         return len(self.queue)
+
+    def discard(self, reason: str) -> int:
+        """Drop every queued pair, counted under `reason`; returns how many."""
+        count = 0
+        while self.queue:
+            self.queue.popleft()
+            count += 1
+        self.dropped[reason] += count
+        return count
 
     def take(self, limit: int) -> list[Captured]:
         """Up to `limit` queued pairs, oldest first, without waiting."""

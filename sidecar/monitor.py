@@ -17,12 +17,11 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sidecar.analysis import GilPause
 from sidecar.decoders import DecodeOptions, decode_pair
 from sidecar.decoders.routes import detect_model, protocol_for_path
-from sidecar.export.features import FeatureExport
 from sidecar.outcomes.feedback import FeedbackResult, apply_feedback, parse_feedback
 from sidecar.outcomes.predictions import PredictionStore, Probability
 from sidecar.outcomes.windows import OutcomeWindows
@@ -82,6 +81,14 @@ class ModelState:
         self.rows = 0
 
 
+class ColumnObserver(Protocol):
+    """Something fed every analysed batch's feature columns, per model (e.g. the exporter)."""
+
+    def observe(
+        self, key: object, features: Columns, reference: ReferenceProfile | None
+    ) -> None: ...
+
+
 class Monitor:
     """Decodes captured pairs and keeps per-model state; thread-safe through one lock."""
 
@@ -90,8 +97,10 @@ class Monitor:
         options: MonitorOptions | None = None,
         reference: ReferenceProfile | None = None,
         bootstrap: bool = False,
+        observers: Sequence[ColumnObserver] = (),
     ) -> None:
         self.options = options or MonitorOptions()
+        self.observers = tuple(observers)
         self.policies = self.options.policies
         self.lock = threading.Lock()
         self.reference = reference
@@ -182,18 +191,10 @@ class Monitor:
         state.requests += len(payloads)
         state.rows += rows
         state.windows.observe(features, predictions, rows, now, requests=len(payloads))
-        self._export_features(state, features)
+        for observer in self.observers:
+            observer.observe(state, features, self.reference)
         if self.bootstrap is not None:
             self._bootstrap(features, predictions, rows)
-
-    # Metrics export hook (sidecar.export.instruments sets it): exported-feature cap and
-    # cumulative rows per reference decile, which the window sketches cannot give (they reset).
-    feature_export: FeatureExport | None = None
-
-    def _export_features(self, state: ModelState, features: Columns) -> None:
-        """Feed the metrics exporter's feature cap and fleet-mergeable bin counters."""
-        if self.feature_export is not None:
-            self.feature_export.observe(state, features, self.reference)
 
     def _outcomes(self, state: ModelState, pair: Captured, payload: Decoded, now: float) -> None:
         """Count label-free figures and keep what a later label needs."""

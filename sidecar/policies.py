@@ -21,7 +21,6 @@ from typing import Any
 
 from sidecar.config import ConfigError, Settings
 from sidecar.drift import DriftPolicy, DriftRule
-from sidecar.export.features import DEFAULT_BIN_FEATURES
 from sidecar.outcomes.performance import (
     DEFAULT_LOW_CONFIDENCE,
     DEFAULT_MIN_COUNT,
@@ -31,6 +30,8 @@ from sidecar.outcomes.predictions import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECOND
 from sidecar.outcomes.windows import DEFAULT_FAVOURABLE
 from sidecar.signals.thresholds import StatusThresholds
 
+DEFAULT_BIN_FEATURES = 50
+"""Exported features that get fleet-mergeable decile-bin counters (`metrics.bin_features`)."""
 DEFAULT_BOOTSTRAP_ROWS = 10_000
 ATTRIBUTE_SOURCES = ("feature", "header", "query")
 

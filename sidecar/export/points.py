@@ -1,8 +1,11 @@
-"""The values behind the analysis instruments, read from a running sidecar at one moment.
+"""The values behind the analysis instruments, read from the sidecar's sources at one moment.
 
-`collect_points(runtime, export, now)` returns, per OpenTelemetry instrument name, the list of
-(value, attributes) points to observe. Window figures come from the current window through the
-same functions as the admin API (`sidecar.reports`, `sidecar.drift`), so `/metrics` and
+Two kinds, returned per OpenTelemetry instrument name as lists of (value, attributes):
+`counter_points(sources)` are the cheap process counters (capture, decode errors, feedback, the
+prediction store), read at every collection; `window_points(sources, export, now)` are the window
+figures (drift, quality, outcomes, status), which cost a report per model and are computed off
+the scrape by `sidecar.export.instruments`. Window figures come from the current window through
+the same functions as the admin API (`sidecar.reports`, `sidecar.drift`), so `/metrics` and
 `/api/v1/drift` agree at the same moment. Features are limited to the exported set of
 `sidecar.export.features`; label values are sanitised by `label`.
 """
@@ -11,22 +14,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from sidecar import reports
-from sidecar.deciles import window_quantiles
+from sidecar.capture import DROP_REASONS
+from sidecar.deciles import BIN_LABELS, reference_fractions, window_quantiles
 from sidecar.drift import DriftReport
-from sidecar.export.features import BIN_LABELS, FeatureExport, reference_fractions
+from sidecar.export.features import FeatureExport
 from sidecar.monitor import ModelState, Monitor
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import CHECKS, QualityReport
-from sidecar.signals.status import status_report
+from sidecar.signals.status import StatusSources, status_report
 from sidecar.signals.verdicts import VERDICT_GAUGE
 from sidecar.sketches.column import CategoricalColumnSketch, NumericColumnSketch
 from sidecar.windows import WindowState
-
-if TYPE_CHECKING:
-    from sidecar.runtime import Runtime
 
 MAX_LABEL_LENGTH = 128
 PERFORMANCE_METRICS = (
@@ -50,9 +50,6 @@ GAP_METRICS = (
     "equalized_odds_difference",
 )
 
-DROP_REASONS = ("too_large", "queue_full", "rate_cap", "incomplete")
-"""Reasons `sidecar.capture` drops a sampled pair for, exported from the start at 0."""
-
 Attributes = Mapping[str, str]
 Points = dict[str, list[tuple[float, Attributes]]]
 
@@ -65,20 +62,34 @@ def label(value: object) -> str:
     return text[:MAX_LABEL_LENGTH]
 
 
-def collect_points(runtime: Runtime, export: FeatureExport, now: float) -> Points:
-    """Every analysis point of `runtime` at `now`."""
+def counter_points(sources: StatusSources) -> Points:
+    """The process counters: capture, decode errors, feedback and the prediction store."""
     points: Points = defaultdict(list)
-    _capture_points(runtime, points)
-    monitor: Monitor = runtime.monitor
+    _capture_points(sources, points)
+    monitor = sources.monitor
+    with monitor.lock:
+        states = list(monitor.models.values())
+        feedback = monitor.feedback_totals
+        entries = sum(len(state.predictions) for state in states)
+        evictions = {
+            reason: sum(state.predictions.evictions.get(reason, 0) for state in states)
+            for reason in ("capacity", "ttl")
+        }
+    for outcome in ("matched", "unknown", "duplicate", "invalid"):
+        points["sidecar.feedback.labels"].append((getattr(feedback, outcome), {"outcome": outcome}))
+    points["sidecar.prediction_store.entries"].append((entries, {}))
+    for reason, count in evictions.items():
+        points["sidecar.prediction_store.evictions"].append((count, {"reason": reason}))
+    return dict(points)
+
+
+def window_points(sources: StatusSources, export: FeatureExport, now: float) -> Points:
+    """The window figures of every model at `now`, and the status signals."""
+    points: Points = defaultdict(list)
+    monitor: Monitor = sources.monitor
     with monitor.lock:
         models = list(monitor.models.items())
         busiest = monitor.model(None)
-        feedback = monitor.feedback_totals
-        entries = sum(len(state.predictions) for _, state in models)
-        evictions = {
-            reason: sum(state.predictions.evictions.get(reason, 0) for _, state in models)
-            for reason in ("capacity", "ttl")
-        }
     computed: dict[str, reports.ModelReports] = {}
     for name, state in models:
         found = computed[name] = reports.model_reports(monitor, name, "current", now)
@@ -87,32 +98,27 @@ def collect_points(runtime: Runtime, export: FeatureExport, now: float) -> Point
         _bin_points(label(name), export, state, exported, points)
         _quality_points(found.quality, name, exported, points)
         _outcome_points(found.outcome, name, points)
-    for outcome in ("matched", "unknown", "duplicate", "invalid"):
-        points["sidecar.feedback.labels"].append((getattr(feedback, outcome), {"outcome": outcome}))
-    points["sidecar.prediction_store.entries"].append((entries, {}))
-    for reason, count in evictions.items():
-        points["sidecar.prediction_store.evictions"].append((count, {"reason": reason}))
     shared = computed.get(busiest[0]) if busiest is not None else None
-    for signal in status_report(runtime.status_sources, now, computed=shared).signals:
+    for signal in status_report(sources, now, computed=shared).signals:
         points["sidecar.status"].append(
             (VERDICT_GAUGE[signal.verdict], {"signal": label(signal.name)})
         )
     return dict(points)
 
 
-def _capture_points(runtime: Runtime, points: Points) -> None:
-    capture = runtime.capture
+def _capture_points(sources: StatusSources, points: Points) -> None:
+    capture = sources.capture
     points["sidecar.capture.requests"].append((capture.seen, {}))
     points["sidecar.capture.sampled"].append((capture.sampled, {}))
     dropped = {reason: 0 for reason in DROP_REASONS} | dict(capture.dropped)
     for reason, count in dropped.items():
         points["sidecar.capture.dropped"].append((count, {"reason": label(reason)}))
-    for (protocol, reason), count in list(runtime.monitor.decode_errors.items()):
+    for (protocol, reason), count in list(sources.monitor.decode_errors.items()):
         attributes = {"protocol": label(protocol), "reason": label(reason)}
         points["sidecar.decode.errors"].append((count, attributes))
     points["sidecar.capture.sampling_rate_ratio"].append((capture.sampler.effective_rate, {}))
     points["sidecar.capture.queue_depth"].append((capture.depth, {}))
-    points["sidecar.analysis.cpu_ratio"].append((runtime.worker.cpu_share, {}))
+    points["sidecar.analysis.cpu_ratio"].append((sources.worker.cpu_share, {}))
 
 
 def _exported(export: FeatureExport, state: ModelState, report: DriftReport) -> list[str]:
