@@ -10,7 +10,7 @@ import time
 
 import httpx
 from raw_upstream import RawRequest, RawUpstream, answer
-from servers import running_sidecar
+from servers import ThreadedUvicorn, running_sidecar
 
 KINDS = ("extra", "close", "slow")
 
@@ -125,3 +125,27 @@ class TestSlowloris:
         assert open_ == set() and 0.8 < elapsed < 4
         assert silent_closed == 20
         assert (normal.status_code, normal.content) == (200, b"ok")
+
+
+class TestReadiness:
+    def test_readyz_fails_while_most_recent_requests_time_out(
+        self, upstream: ThreadedUvicorn
+    ) -> None:
+        """An upstream that accepts but never answers in time turns /readyz 503, with why."""
+        with running_sidecar(upstream.url, read_timeout=0.2) as sc:
+            before = httpx.get(sc.admin_url + "/readyz")
+            codes = [httpx.get(sc.url + "/slow?s=1").status_code for _ in range(10)]
+            after = httpx.get(sc.admin_url + "/readyz")
+        assert before.status_code == 200 and codes == [504] * 10
+        assert after.status_code == 503 and "10 of the last 10" in after.json()["detail"]
+
+    def test_readyz_follows_the_health_path_through_the_upstream_client(
+        self, upstream: ThreadedUvicorn
+    ) -> None:
+        """With upstream_health_path set, /readyz is 200 only while GET on it answers 2xx."""
+        with running_sidecar(upstream.url, upstream_health_path="/status/200") as sc:
+            healthy = httpx.get(sc.admin_url + "/readyz")
+        with running_sidecar(upstream.url, upstream_health_path="/status/503") as sc:
+            sick = httpx.get(sc.admin_url + "/readyz")
+        assert healthy.status_code == 200
+        assert sick.status_code == 503 and "answered 503" in sick.json()["detail"]
