@@ -20,7 +20,7 @@ from sidecar.export.telemetry import DURATION_BUCKETS, HttpMetrics, Telemetry
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
-from sidecar.proxy.connection import UpstreamError
+from sidecar.proxy.connection import UpstreamError, socket_reason
 from sidecar.proxy.forwarder import Forwarder, ProxySettings
 from sidecar.proxy.pool import probe
 from sidecar.reference.profile import ReferenceProfile, load_reference, save_reference
@@ -188,7 +188,9 @@ class Runtime:
                 asyncio.open_connection(target.host, target.port), READY_TIMEOUT
             )
         except (TimeoutError, OSError) as exc:
-            reason = (getattr(exc, "strerror", None) or "no connection in time").lower()
+            reason = (
+                "no connection in time" if isinstance(exc, TimeoutError) else socket_reason(exc)
+            )
             return False, f"upstream {target.netloc} does not accept connections: {reason}"
         writer.close()
         health = self.settings.upstream_health_path

@@ -18,6 +18,7 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from typing import cast
 
@@ -246,7 +247,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.complete = True  # a response without length ends when the upstream closes
             self._wake()
         elif self.busy:
-            reason = "closed the connection" if exc is None else _reason(exc)
+            reason = "closed the connection" if exc is None else socket_reason(exc)
             error_type = UpstreamUnavailable if self.received else UpstreamClosed
             suffix = "" if not self.received else " mid-response"
             self._fail(error_type(reason + suffix), "closed")
@@ -373,8 +374,12 @@ class UpstreamConnection(asyncio.Protocol):
         self._wake()
 
 
-def _reason(exc: BaseException) -> str:
-    """A short lower-case reason for a socket error, e.g. "connection refused"."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
+def socket_reason(exc: BaseException) -> str:
+    """A short lower-case reason for a socket error, e.g. "connection refused".
+
+    From the errno when there is one: asyncio words a refused connect "Connect call failed
+    ('127.0.0.1', 8080)", uvloop "Connection refused".
+    """
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno).lower()
+    return (str(exc) or type(exc).__name__).lower()

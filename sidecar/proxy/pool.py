@@ -25,6 +25,7 @@ from sidecar.proxy.connection import (
     UpstreamConnection,
     UpstreamTimeout,
     UpstreamUnavailable,
+    socket_reason,
 )
 
 DEFAULT_IDLE_TIMEOUT = 30.0
@@ -147,8 +148,7 @@ class Pool:
         except TimeoutError:
             raise UpstreamTimeout(f"no connection within {self.connect_timeout:g} s") from None
         except OSError as exc:
-            reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
-            raise UpstreamUnavailable(f"cannot connect: {reason}") from None
+            raise UpstreamUnavailable(f"cannot connect: {socket_reason(exc)}") from None
         return conn
 
     def release(self, conn: UpstreamConnection) -> None:

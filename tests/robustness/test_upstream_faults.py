@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import select
 import socket
 import time
 
 import httpx
+import pytest
 from raw_upstream import RawRequest, RawUpstream, answer
-from servers import ThreadedUvicorn, running_sidecar
+from servers import ThreadedUvicorn, free_port, running_sidecar
 
 KINDS = ("extra", "close", "slow")
 
@@ -149,3 +151,19 @@ class TestReadiness:
             sick = httpx.get(sc.admin_url + "/readyz")
         assert healthy.status_code == 200
         assert sick.status_code == 503 and "answered 503" in sick.json()["detail"]
+
+
+class TestFailureWords:
+    def test_a_502_names_host_port_and_reason_and_is_logged(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Nothing listening: the detail says host:port and "connection refused", once logged."""
+        port = free_port()
+        with caplog.at_level(logging.WARNING, logger="sidecar.proxy"):
+            with running_sidecar(f"http://127.0.0.1:{port}") as sc:
+                answers = [httpx.get(sc.url + "/x") for _ in range(3)]
+        detail = answers[0].json()["detail"]
+        assert detail == f"upstream 127.0.0.1:{port}: cannot connect: connection refused"
+        assert "ssl" not in detail
+        lines = [r.getMessage() for r in caplog.records if r.name == "sidecar.proxy"]
+        assert lines == [f"answered 502: {detail}"]  # the next two within the second: counted
