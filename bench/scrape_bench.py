@@ -138,16 +138,20 @@ def main() -> int:
     up, port, admin = free_port(), free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"}
     upstream = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "servers:upstream_app"]
-        + ["--host", "127.0.0.1", "--port", str(up), "--log-level", "warning"],
+        [
+            *(sys.executable, "-m", "uvicorn", "--factory", "servers:upstream_app"),
+            *("--host", "127.0.0.1", "--port", str(up), "--log-level", "warning"),
+        ],
         env=env,
     )
     log = Path(tempfile.mkdtemp(prefix="scrape-bench-")) / "sidecar.log"
     with open(log, "wb") as handle:
         sidecar = subprocess.Popen(
-            [sys.executable, "-m", "sidecar", "run", "--upstream", f"http://127.0.0.1:{up}"]
-            + ["--host", "127.0.0.1", "--port", str(port), "--admin-port", str(admin)]
-            + ["--sample-rate", "1"],
+            [
+                *(sys.executable, "-m", "sidecar", "run", "--upstream", f"http://127.0.0.1:{up}"),
+                *("--host", "127.0.0.1", "--port", str(port), "--admin-port", str(admin)),
+                *("--sample-rate", "1"),
+            ],
             env=env,
             stderr=handle,
         )

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sidecar.analysis import GilPause
-from sidecar.decoders import DecodeOptions, decode_pair
-from sidecar.decoders.routes import detect_model, protocol_for_path
+from sidecar.decoders import DecodeOptions, MetadataLookup, decode_pair
+from sidecar.decoders.routes import model_label, protocol_for_path
 from sidecar.outcomes.feedback import FeedbackResult, apply_feedback, parse_feedback
 from sidecar.outcomes.predictions import PredictionStore, Probability
 from sidecar.outcomes.windows import OutcomeWindows
@@ -73,8 +73,10 @@ class ModelState:
             [a.label for a in policies.attributes],
             low_confidence=policies.low_confidence,
             min_count=policies.min_count,
+            scores=policies.scores,
             **extra,
         )
+        self.outcomes.set_reference(None if reference is None else reference.outcomes)
         self.predictions = PredictionStore(policies.max_entries, policies.ttl_seconds)
         self.payload_errors: Counter[float] = Counter()
         self.requests = 0
@@ -98,9 +100,12 @@ class Monitor:
         reference: ReferenceProfile | None = None,
         bootstrap: bool = False,
         observers: Sequence[ColumnObserver] = (),
+        metadata: MetadataLookup | None = None,
     ) -> None:
         self.options = options or MonitorOptions()
         self.observers = tuple(observers)
+        # Names v2 tensors from the upstream's model metadata (fetched by the caller's lookup).
+        self.metadata = metadata
         self.policies = self.options.policies
         self.lock = threading.Lock()
         self.reference = reference
@@ -137,7 +142,9 @@ class Monitor:
         pause = GilPause()
         for pair in batch:
             try:
-                decoded.append((pair, decode_pair(pair, self.options.decode, protocol)))
+                decoded.append(
+                    (pair, decode_pair(pair, self.options.decode, protocol, metadata=self.metadata))
+                )
             except DecodeError as exc:
                 errors.append(
                     (pair, protocol or protocol_for_path(pair.path) or "auto", exc.reason)
@@ -148,7 +155,7 @@ class Monitor:
         with self.lock:
             for pair, name, reason in errors:
                 self.decode_errors[(name, reason)] += 1
-                state = self._state(self.options.model or detect_model(pair.path))
+                state = self._state(self.options.model or model_label(pair.path))
                 state.payload_errors[state.windows.window_start(now)] += 1
                 state.requests += 1
             groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Decoded]] = {}
@@ -236,6 +243,7 @@ class Monitor:
         self.reference = reference
         for state in self.models.values():
             state.windows.set_reference(reference)
+            state.outcomes.set_reference(None if reference is None else reference.outcomes)
         for callback in self.on_reference:
             callback(reference)
 

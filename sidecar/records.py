@@ -41,6 +41,8 @@ class Captured:
     request_encoding: str = ""
     response_encoding: str = ""
     response_content_type: str = ""
+    response_headers: tuple[tuple[str, str], ...] = ()
+    """Response headers a decoder needs (`Inference-Header-Content-Length`), lower-case names."""
 
 
 @dataclass(frozen=True, slots=True)

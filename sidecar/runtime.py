@@ -16,7 +16,9 @@ from sidecar.capture import Capture, Sampler, SamplingPolicy
 from sidecar.config import ConfigError, Settings
 from sidecar.export.features import FeatureExport
 from sidecar.export.instruments import register_analysis_metrics
+from sidecar.export.points import ExportSources
 from sidecar.export.telemetry import DURATION_BUCKETS, HttpMetrics, Telemetry
+from sidecar.model_metadata import HttpFetch, MetadataCache
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
@@ -76,6 +78,10 @@ class Runtime:
             if self.policies.metric_features is None
             else list(self.policies.metric_features),
         )
+        # Fetched in the analysis thread on a model's first v2 payload, never on the event loop.
+        self.model_metadata = MetadataCache(
+            HttpFetch(self.upstream, host_header=settings.upstream_host_header)
+        )
         self.monitor = Monitor(
             MonitorOptions(
                 protocol=None if settings.protocol == "auto" else settings.protocol,
@@ -87,6 +93,7 @@ class Runtime:
             reference=reference,
             bootstrap=bootstrap,
             observers=(self.feature_export,),
+            metadata=self.model_metadata,
         )
         self.worker = AnalysisWorker(
             self.capture,
@@ -114,7 +121,8 @@ class Runtime:
             settings.analysis_cpu_share,
         )
         self.analysis_metrics = register_analysis_metrics(
-            self.telemetry, self.status_sources, self.feature_export
+            self.telemetry,
+            ExportSources(self.status_sources, self.feature_export, self.model_metadata.fetches),
         )
         self.state_store = StateStore(settings.state_dir) if settings.state_dir else None
         if bootstrap and settings.state_dir:

@@ -32,6 +32,7 @@ from sidecar.demo.model import (
     CATEGORICAL,
     LABEL,
     PREDICTION,
+    SCORE,
     SENSITIVE,
     reference_columns,
     training_data,
@@ -117,7 +118,10 @@ def write_demo_files(directory: Path) -> tuple[Path, Path]:
     """Train the model's data, write the reference profile and the config file; (ref, config)."""
     batch, model = training_data()
     builder = ProfileBuilder(
-        categorical=[*CATEGORICAL, SENSITIVE, PREDICTION], target=LABEL, prediction=PREDICTION
+        categorical=[*CATEGORICAL, SENSITIVE, PREDICTION],
+        target=LABEL,
+        prediction=PREDICTION,
+        probability=[SCORE],
     )
     builder.add(reference_columns(batch, model))
     reference = directory / "reference.json"

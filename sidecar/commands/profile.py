@@ -19,6 +19,7 @@ from sidecar.commands.profile_summary import (
     note_warnings,
     summary_table,
 )
+from sidecar.outcomes.labels import DEFAULT_THRESHOLD
 from sidecar.reference.builder import DEFAULT_BINS, DEFAULT_TOP_K, ProfileBuilder
 from sidecar.reference.profile import save_reference
 from sidecar.reference.readers import FORMATS, Progress, profile_file
@@ -70,7 +71,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"categories kept per categorical column (default {DEFAULT_TOP_K})",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    _add_outcome_options(parser)
     parser.set_defaults(handler=run)
+
+
+def _add_outcome_options(parser: argparse.ArgumentParser) -> None:
+    """--probability and --threshold: the reference's model outputs, for calibration."""
+    parser.add_argument(
+        "--probability",
+        metavar="COL[,COL...]",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=[],
+        help=(
+            "model probability columns (needs --target): one column is P(class 1), K columns "
+            "are P(class 0..K-1); the profile then stores a calibration map per class, the "
+            "reference's realised figures and its confidence distribution"
+        ),
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"threshold on P(class 1) for the reference's figures (default {DEFAULT_THRESHOLD})",
+    )
 
 
 class _ProgressLine:
@@ -104,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
             exclude=args.exclude,
             target=args.target,
             prediction=args.prediction,
+            probability=args.probability,
+            threshold=args.threshold,
         )
         progress: Progress | None = None if args.quiet else line
         named = named_columns(args)

@@ -33,9 +33,13 @@ from typing import TYPE_CHECKING
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from sidecar import __version__
-from sidecar.export.features import FeatureExport
-from sidecar.export.points import Attributes, Points, counter_points, window_points
-from sidecar.signals.status import StatusSources
+from sidecar.export.points import (
+    Attributes,
+    ExportSources,
+    Points,
+    counter_points,
+    window_points,
+)
 
 if TYPE_CHECKING:
     from sidecar.export.telemetry import Telemetry
@@ -65,6 +69,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     _i("sidecar.capture.sampled", "counter", "{request}", "Requests sampled for analysis."),
     _i("sidecar.capture.dropped", "counter", "{pair}", "Sampled pairs not analysed, by reason."),
     _i("sidecar.decode.errors", "counter", "{payload}", "Undecodable payloads."),
+    _i("sidecar.model_metadata.fetches", "counter", "{fetch}", "Model metadata fetches."),
     _i("sidecar.capture.sampling_rate_ratio", "gauge", "1", "Effective sampling rate."),
     _i("sidecar.capture.queue_depth", "gauge", "{pair}", "Pairs waiting for analysis."),
     _i("sidecar.analysis.cpu_ratio", "gauge", "1", "Analysis CPU time per wall second."),
@@ -83,7 +88,10 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     _i("sidecar.unexpected_features", "gauge", "{feature}", "Unexpected feature names."),
     _i("sidecar.payload_error_ratio", "gauge", "1", "Share of empty or undecodable payloads."),
     _i("sidecar.model.performance", "gauge", "", "Realised performance from labels."),
-    _i("sidecar.model.estimated_accuracy_ratio", "gauge", "1", "Mean max probability."),
+    _i("sidecar.model.estimated_accuracy_ratio", "gauge", "1", "Label-free accuracy estimate."),
+    _i("sidecar.model.estimated_performance", "gauge", "", "Label-free performance estimate."),
+    _i("sidecar.model.estimated_performance_bound", "gauge", "", "95% band of the estimate."),
+    _i("sidecar.model.estimation_error", "gauge", "", "Estimate minus realised figure."),
     _i("sidecar.model.low_confidence_ratio", "gauge", "1", "Share of low-confidence rows."),
     _i("sidecar.model.labelled_rows", "gauge", "{row}", "Labelled rows in the window."),
     _i("sidecar.feedback.labels", "counter", "{label}", "Labels posted, by outcome."),
@@ -177,18 +185,16 @@ class AnalysisMetrics:
 
     def __init__(
         self,
-        sources: StatusSources,
-        export: FeatureExport,
+        sources: ExportSources,
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         clock: Callable[[], float] = time.time,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
     ) -> None:
         self.sources = sources
-        self.export = export
         self.cache_seconds = cache_seconds
         self.clock = clock
         self.windows = WindowPointsRefresher(
-            lambda now: window_points(sources, export, now), clock, wait_seconds
+            lambda now: window_points(sources, now), clock, wait_seconds
         )
         self._lock = threading.Lock()
         self._points: Points = {}
@@ -223,11 +229,9 @@ class AnalysisMetrics:
         self.windows.stop()
 
 
-def register_analysis_metrics(
-    telemetry: Telemetry, sources: StatusSources, export: FeatureExport
-) -> AnalysisMetrics:
+def register_analysis_metrics(telemetry: Telemetry, sources: ExportSources) -> AnalysisMetrics:
     """Register the analysis instruments on `telemetry`'s meter provider."""
-    metrics = AnalysisMetrics(sources, export)
+    metrics = AnalysisMetrics(sources)
     meter = telemetry.provider.get_meter("sidecar.analysis", __version__)
     for instrument in INSTRUMENTS:
         create = (

@@ -2,7 +2,7 @@
 
 Two kinds, returned per OpenTelemetry instrument name as lists of (value, attributes):
 `counter_points(sources)` are the cheap process counters (capture, decode errors, feedback, the
-prediction store), read at every collection; `window_points(sources, export, now)` are the window
+prediction store), read at every collection; `window_points(sources, now)` are the window
 figures (drift, quality, outcomes, status), which cost a report per model and are computed off
 the scrape by `sidecar.export.instruments`. Window figures come from the current window through
 the same functions as the admin API (`sidecar.reports`, `sidecar.drift`), so `/metrics` and
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sidecar import reports
 from sidecar.capture import DROP_REASONS
@@ -21,6 +22,7 @@ from sidecar.deciles import BIN_LABELS, reference_fractions, window_quantiles
 from sidecar.drift import DriftReport
 from sidecar.export.features import FeatureExport
 from sidecar.monitor import ModelState, Monitor
+from sidecar.outcomes.performance import PerformanceReport
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import CHECKS, QualityReport
 from sidecar.signals.status import StatusSources, status_report
@@ -31,6 +33,10 @@ from sidecar.windows import WindowState
 MAX_LABEL_LENGTH = 128
 PERFORMANCE_METRICS = (
     "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
     "precision_macro",
     "recall_macro",
     "f1_macro",
@@ -51,6 +57,17 @@ GAP_METRICS = (
 )
 
 Attributes = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ExportSources:
+    """What the analysis metrics read: the status's sources, the feature export, other counters."""
+
+    status: StatusSources
+    export: FeatureExport
+    metadata_fetches: Mapping[str, int] = field(default_factory=dict)
+
+
 Points = dict[str, list[tuple[float, Attributes]]]
 
 
@@ -62,11 +79,11 @@ def label(value: object) -> str:
     return text[:MAX_LABEL_LENGTH]
 
 
-def counter_points(sources: StatusSources) -> Points:
+def counter_points(sources: ExportSources) -> Points:
     """The process counters: capture, decode errors, feedback and the prediction store."""
     points: Points = defaultdict(list)
     _capture_points(sources, points)
-    monitor = sources.monitor
+    monitor = sources.status.monitor
     with monitor.lock:
         states = list(monitor.models.values())
         feedback = monitor.feedback_totals
@@ -83,10 +100,11 @@ def counter_points(sources: StatusSources) -> Points:
     return dict(points)
 
 
-def window_points(sources: StatusSources, export: FeatureExport, now: float) -> Points:
+def window_points(sources: ExportSources, now: float) -> Points:
     """The window figures of every model at `now`, and the status signals."""
     points: Points = defaultdict(list)
-    monitor: Monitor = sources.monitor
+    monitor: Monitor = sources.status.monitor
+    export = sources.export
     with monitor.lock:
         models = list(monitor.models.items())
         busiest = monitor.model(None)
@@ -99,26 +117,28 @@ def window_points(sources: StatusSources, export: FeatureExport, now: float) -> 
         _quality_points(found.quality, name, exported, points)
         _outcome_points(found.outcome, name, points)
     shared = computed.get(busiest[0]) if busiest is not None else None
-    for signal in status_report(sources, now, computed=shared).signals:
+    for signal in status_report(sources.status, now, computed=shared).signals:
         points["sidecar.status"].append(
             (VERDICT_GAUGE[signal.verdict], {"signal": label(signal.name)})
         )
     return dict(points)
 
 
-def _capture_points(sources: StatusSources, points: Points) -> None:
-    capture = sources.capture
+def _capture_points(sources: ExportSources, points: Points) -> None:
+    capture = sources.status.capture
     points["sidecar.capture.requests"].append((capture.seen, {}))
     points["sidecar.capture.sampled"].append((capture.sampled, {}))
     dropped = {reason: 0 for reason in DROP_REASONS} | dict(capture.dropped)
     for reason, count in dropped.items():
         points["sidecar.capture.dropped"].append((count, {"reason": label(reason)}))
-    for (protocol, reason), count in list(sources.monitor.decode_errors.items()):
+    for (protocol, reason), count in list(sources.status.monitor.decode_errors.items()):
         attributes = {"protocol": label(protocol), "reason": label(reason)}
         points["sidecar.decode.errors"].append((count, attributes))
+    for outcome, count in list(sources.metadata_fetches.items()):
+        points["sidecar.model_metadata.fetches"].append((count, {"outcome": label(outcome)}))
     points["sidecar.capture.sampling_rate_ratio"].append((capture.sampler.effective_rate, {}))
     points["sidecar.capture.queue_depth"].append((capture.depth, {}))
-    points["sidecar.analysis.cpu_ratio"].append((sources.worker.cpu_share, {}))
+    points["sidecar.analysis.cpu_ratio"].append((sources.status.worker.cpu_share, {}))
 
 
 def _exported(export: FeatureExport, state: ModelState, report: DriftReport) -> list[str]:
@@ -216,6 +236,7 @@ def _outcome_points(outcome: OutcomeSnapshot, name: str, points: Points) -> None
             (performance.low_confidence_share, {"model": model})
         )
     points["sidecar.model.labelled_rows"].append((performance.labelled_rows, {"model": model}))
+    _estimate_points(performance, model, points)
     if outcome.fairness is None:
         return
     for attribute in outcome.fairness.attributes:
@@ -230,3 +251,16 @@ def _outcome_points(outcome: OutcomeSnapshot, name: str, points: Points) -> None
                 if value is not None:
                     attributes = {**base, "group": label(group.group), "metric": metric}
                     points["sidecar.fairness.group_rate_ratio"].append((value, attributes))
+
+
+def _estimate_points(performance: PerformanceReport, model: str, points: Points) -> None:
+    """The label-free estimate with its band, and estimate - realised once labels arrived."""
+    for metric, figure in (performance.estimated or {}).items():
+        attributes = {"model": model, "metric": metric}
+        points["sidecar.model.estimated_performance"].append((figure["value"], attributes))
+        for bound in ("low", "high"):
+            band = {**attributes, "bound": bound}
+            points["sidecar.model.estimated_performance_bound"].append((figure[bound], band))
+    for metric, error in (performance.estimation_error or {}).items():
+        attributes = {"model": model, "metric": metric}
+        points["sidecar.model.estimation_error"].append((error, attributes))

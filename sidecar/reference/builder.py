@@ -25,12 +25,14 @@ become categories (`category_key`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from sidecar.outcomes.labels import DEFAULT_THRESHOLD
 from sidecar.records import Columns
+from sidecar.reference.calibration import OutcomeCollector
 from sidecar.reference.profile import ColumnProfile, ReferenceProfile
 from sidecar.sketches.binned import BinnedCounts
 from sidecar.sketches.categorical import CategoricalCounts, TopK
@@ -225,6 +227,8 @@ class ProfileBuilder:
         sample_size: int = DEFAULT_SAMPLE_SIZE,
         max_rows: int | None = None,
         seed: int = 0,
+        probability: Sequence[str] = (),
+        threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
         for name, value in (("bins", bins), ("top_k", top_k), ("sample_size", sample_size)):
             if value < 1:
@@ -240,10 +244,12 @@ class ProfileBuilder:
         self.rows = 0
         self._columns: dict[tuple[str, str], _ColumnBuilder] = {}
         self._counting = False
+        self.threshold = threshold
+        self.outcomes = _outcome_collector(target, probability, threshold)
 
     def _route(self, name: str) -> tuple[str, str] | None:
         """Group and name under which a file column is profiled (None when excluded)."""
-        if name in self.exclude:
+        if name in self.exclude or (self.outcomes and name in self.outcomes.probability):
             return None
         if name == self.target:
             return ("target", name)
@@ -253,6 +259,8 @@ class ProfileBuilder:
 
     def add(self, columns: Mapping[str, ColumnData]) -> None:
         """Feed one chunk of a table (pass 1, or pass 2 after `start_counting()`)."""
+        if self.outcomes is not None and not self._counting:
+            self.outcomes.add(columns)
         keyed = {}
         for name, values in columns.items():
             key = self._route(name)
@@ -335,6 +343,7 @@ class ProfileBuilder:
             rows=self.rows,
             target=target,
             target_name=self.target if target is not None else None,
+            outcomes=None if self.outcomes is None else self.outcomes.fit(self.threshold),
         )
 
 
@@ -344,6 +353,19 @@ def _first_text(values: ColumnData, offset: int) -> tuple[int, str] | None:
         if isinstance(value, str):
             return offset + index + 1, value
     return None
+
+
+def _outcome_collector(
+    target: str | None, probability: Sequence[str], threshold: float
+) -> OutcomeCollector | None:
+    """The collector of labels and probabilities, when probability columns are named."""
+    if not probability:
+        return None
+    if target is None:
+        raise ValueError("probability columns need a target (label) column to calibrate on")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold={threshold!r} is not in [0, 1]")
+    return OutcomeCollector(target, probability)
 
 
 def _rows(columns: Mapping[str, ColumnData]) -> int:

@@ -9,7 +9,7 @@ from memory_sources import NOW, monitor, sources, traffic
 
 from sidecar.export.features import FeatureExport
 from sidecar.export.instruments import WindowPointsRefresher, register_analysis_metrics
-from sidecar.export.points import Points, counter_points, window_points
+from sidecar.export.points import ExportSources, Points, counter_points, window_points
 from sidecar.export.telemetry import Telemetry
 
 
@@ -20,7 +20,7 @@ def _registered(shift: float) -> Telemetry:
     # The registry reads the window at the wall clock, so the traffic is stamped with it.
     traffic(watched, 300, shift=shift, now=time.time())
     telemetry = Telemetry.create({})
-    register_analysis_metrics(telemetry, sources(watched), export)
+    register_analysis_metrics(telemetry, ExportSources(sources(watched), export))
     return telemetry
 
 
@@ -45,7 +45,7 @@ class TestWindowPoints:
         """The process counters are read without computing any window report."""
         watched = monitor()
         traffic(watched, 5)
-        points = counter_points(sources(watched))
+        points = counter_points(ExportSources(sources(watched), FeatureExport()))
         assert points["sidecar.prediction_store.entries"] == [(5, {})]
         assert "sidecar.feature.rows" not in points
         reasons = {a["reason"] for _, a in points["sidecar.capture.dropped"]}
@@ -54,7 +54,7 @@ class TestWindowPoints:
     def test_window_points_of_a_monitor_without_traffic(self) -> None:
         """No model yet: no per-model series, and the model signal reads unknown (-1)."""
         watched = monitor()
-        points = window_points(sources(watched), FeatureExport(), NOW)
+        points = window_points(ExportSources(sources(watched), FeatureExport()), NOW)
         assert "sidecar.feature.rows" not in points
         assert (-1, {"signal": "model"}) in points["sidecar.status"]
 
