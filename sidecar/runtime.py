@@ -113,6 +113,7 @@ class Runtime:
             metrics=self.http_metrics,
             capture=self.capture,
         )
+        self.http_metrics.discarded = self.forwarder.pool.discarded
         self.status_sources = StatusSources(
             self.monitor,
             self.request_stats,

@@ -9,7 +9,7 @@ Guarantees:
 - every dropped connection is counted in `discarded` by reason: `unsolicited` (bytes nobody
   asked for), `unread` (the client left before the body's end), `close` (the upstream said
   `Connection: close`), `invalid` (parse error), `timeout`, `closed` (the upstream closed it),
-  `error`, `head` (after a HEAD answer), `idle` (the idle timeout);
+  `error`, `head` (after a HEAD answer), `idle` (the idle timeout), `shutdown`;
 - a connection failure names host:port and the reason, e.g. "connection refused".
 """
 
@@ -30,6 +30,20 @@ from sidecar.proxy.connection import (
 
 DEFAULT_IDLE_TIMEOUT = 30.0
 """Seconds an idle keep-alive connection stays pooled."""
+
+DISCARD_REASONS = (
+    "unsolicited",
+    "unread",
+    "close",
+    "invalid",
+    "timeout",
+    "closed",
+    "error",
+    "head",
+    "idle",
+    "shutdown",
+)
+"""Why a connection left the pool (see the module docstring); exporters import these."""
 
 
 @dataclass(frozen=True, slots=True)
