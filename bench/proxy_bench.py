@@ -1,4 +1,4 @@
-"""Proxy benchmark (issue 2): the sidecar against nginx proxy_pass, measured in one run.
+"""Proxy benchmark (issues 2 and 15): the sidecar against nginx proxy_pass, in one run.
 
 What runs, all bound to 127.0.0.1:
 - upstream: nginx answering `return 200` with a fixed JSON body, so it is never the bottleneck;
@@ -6,16 +6,19 @@ What runs, all bound to 127.0.0.1:
 - reference proxy: nginx `proxy_pass` to a keep-alive upstream pool, one worker, core 0;
 - sidecar: `python -m sidecar run` (uvloop + httptools, monitoring on: sample rate 1), core 0;
   the same with sampling off (`nosample`, the capture-cost baseline of issue 3);
-- floor: `bench/floor_proxy.py`, the cheapest raw-ASGI + aiohttp forwarder on the sidecar's stack
-  (no monitoring, no checks), core 0: what uvicorn + aiohttp alone cost;
+- floors, `bench/floor_proxy.py` on core 0, no monitoring, no checks: `floor` the cheapest raw-ASGI
+  forwarder on uvicorn with the sidecar's own upstream client (what the stack alone costs),
+  `noasgi` the same client behind a bare `asyncio.Protocol` server (so floor vs noasgi is what
+  ASGI costs) and `aiohttp` the ASGI forwarder with an aiohttp client (the floor before issue 15);
 - load: `wrk -t1` on core 1 POSTing a 20-feature KServe v1 body to /v1/models/m:predict; latency
   at a fixed rate comes from an open-loop paced client (this script, `--paced-client`) on core 1.
 
 Bars checked (PASS/FAIL printed with the ratios):
-1. throughput at c=16 >= 20% of nginx measured in the same run, and >= 4,000 req/s;
+1. throughput at c=16 >= 25% of nginx measured in the same run, and >= 4,000 req/s;
 2. no collapse: throughput at c=64 >= 90% of throughput at c=16;
-3. added latency at a fixed 500 req/s: p50 <= 1 ms and p99 <= 3 ms over direct;
-4. proxy CPU per request (process utime+stime / requests, saturated runs) <= 0.2 ms.
+3. added latency at a fixed 500 req/s: p50 <= 0.5 ms and p99 <= 2 ms over direct;
+4. capture cost: sampling 1.0 >= 90% of the throughput of sampling 0.0;
+5. proxy CPU per request (process utime+stime / requests, saturated runs) <= 0.10 ms.
 
 Every wait has a deadline, every child process is stopped on exit or Ctrl-C, and memory is bounded
 by the paced client's latency list (rate x seconds floats).
@@ -54,12 +57,12 @@ DEFAULT_STARTUP_SECONDS = 30.0
 DEFAULT_REQUEST_TIMEOUT = 5.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-BAR_NGINX_SHARE = 0.20
+BAR_NGINX_SHARE = 0.25
 BAR_MIN_RPS = 4000.0
 BAR_NO_COLLAPSE = 0.90
-BAR_ADDED_P50_MS = 1.0
-BAR_ADDED_P99_MS = 3.0
-BAR_CPU_MS = 0.2
+BAR_ADDED_P50_MS = 0.5
+BAR_ADDED_P99_MS = 2.0
+BAR_CPU_MS = 0.10
 BAR_CAPTURE_SHARE = 0.90
 """Issue 3: throughput with sampling 1.0 at least 90% of the same sidecar with sampling 0.0."""
 
@@ -419,7 +422,7 @@ class Target:
 
 def start_targets(args: argparse.Namespace, processes: Processes, workdir: Path) -> list[Target]:
     """Start the upstream, nginx proxy_pass and the sidecar; wait until each answers."""
-    up, ref, side, admin, bare, bare_admin, low = free_ports(7)
+    up, ref, side, admin, bare, bare_admin, low, raw, old = free_ports(9)
     pin = ["taskset", "-c"]
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     conf = nginx_conf(workdir, "upstream", up, DEFAULT_RESPONSE)
@@ -446,24 +449,30 @@ def start_targets(args: argparse.Namespace, processes: Processes, workdir: Path)
     command += ["--sample-rate", "0"]
     pid = processes.start("nosample", command, env)
     unsampled = Target("nosample", f"http://127.0.0.1:{bare}{DEFAULT_PATH}", [pid])
-    # The cheapest forwarder on the same stack: how much of the gap to nginx is uvicorn + aiohttp.
-    command = [
-        *pin,
-        args.proxy_cpu,
-        sys.executable,
-        str(Path(__file__).with_name("floor_proxy.py")),
-    ]
-    command += ["--upstream", f"http://127.0.0.1:{up}", "--port", str(low)]
-    pid = processes.start("floor", command, env)
-    floor = Target("floor", f"http://127.0.0.1:{low}{DEFAULT_PATH}", [pid])
+    # The cheapest forwarders: the same stack, the same client without ASGI, the aiohttp floor.
+    floors = []
+    for name, stack, port in (
+        ("floor", "lean", low),
+        ("noasgi", "raw", raw),
+        ("aiohttp", "aiohttp", old),
+    ):
+        command = [
+            *pin,
+            args.proxy_cpu,
+            sys.executable,
+            str(Path(__file__).with_name("floor_proxy.py")),
+        ]
+        command += ["--upstream", f"http://127.0.0.1:{up}", "--port", str(port), "--stack", stack]
+        pid = processes.start(name, command, env)
+        floors.append(Target(name, f"http://127.0.0.1:{port}{DEFAULT_PATH}", [pid]))
     body = request_body()
-    for target in (direct, reference, floor):
+    for target in (direct, reference, *floors):
         wait_ready(target.url, processes, body, DEFAULT_STARTUP_SECONDS)
     wait_ready(f"http://127.0.0.1:{admin}/readyz", processes, None, DEFAULT_STARTUP_SECONDS)
     wait_ready(sidecar.url, processes, body, DEFAULT_STARTUP_SECONDS)
     wait_ready(unsampled.url, processes, body, DEFAULT_STARTUP_SECONDS)
     reference.pids = descendants(reference.pids[0])
-    return [direct, reference, sidecar, unsampled, floor]
+    return [direct, reference, sidecar, unsampled, *floors]
 
 
 LOADS = (
@@ -471,6 +480,8 @@ LOADS = (
     ("nginx", 16),
     ("nginx", 64),
     ("floor", 16),
+    ("noasgi", 16),
+    ("aiohttp", 16),
     ("nosample", 16),
     ("sidecar", 16),
     ("sidecar", 64),
@@ -603,8 +614,10 @@ def bars(
     """
     side16, side64 = table[("sidecar", 16)], table[("sidecar", 64)]
     nginx16, bare16, floor16 = table[("nginx", 16)], table[("nosample", 16)], table[("floor", 16)]
+    raw16 = table[("noasgi", 16)]
     share = side16.rps / nginx16.rps if nginx16.rps else 0.0
     floor = floor16.rps / nginx16.rps if nginx16.rps else 0.0
+    raw = raw16.rps / nginx16.rps if nginx16.rps else 0.0
     capture = paired(rounds, ("sidecar", 16), ("nosample", 16))
     collapse = paired(rounds, ("sidecar", 64), ("sidecar", 16))
     p50 = paced["sidecar"]["p50_ms"] - paced["direct"]["p50_ms"]
@@ -616,7 +629,7 @@ def bars(
             share >= BAR_NGINX_SHARE and side16.rps >= BAR_MIN_RPS and clean,
             f"throughput c=16: sidecar {side16.rps:,.0f} req/s = {share:.1%} of nginx "
             f"{nginx16.rps:,.0f} (bar >= {BAR_NGINX_SHARE:.0%} and >= {BAR_MIN_RPS:,.0f} req/s; "
-            f"stack floor {floor16.rps:,.0f} = {floor:.1%})",
+            f"stack floor {floor16.rps:,.0f} = {floor:.1%}, no ASGI {raw16.rps:,.0f} = {raw:.1%})",
         ),
         (
             collapse >= BAR_NO_COLLAPSE,
@@ -738,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average after: {Path('/proc/loadavg').read_text().strip()}")
     for line in notes(table):
         print(f"note: {line}")
-    print("\nbars (issue 2):")
+    print("\nbars (issues 2, 3 and 15):")
     verdicts = bars(table, rounds, paced, args.sample_rate)
     for passed, line in verdicts:
         print(f"  {'PASS' if passed else 'FAIL'}  {line}")

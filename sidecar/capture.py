@@ -25,6 +25,7 @@ import random
 import time
 import zlib
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -123,7 +124,7 @@ class Capture:
         self.sampled = 0
         self.dropped: Counter[str] = Counter()
 
-    def begin(self, scope: dict[str, Any], request_id: str, now: float) -> _ExchangeTap | None:
+    def begin(self, scope: Mapping[str, Any], request_id: str, now: float) -> _ExchangeTap | None:
         """Decide whether to sample this request; a tap to feed if so."""
         if scope["method"] not in CAPTURED_METHODS or not is_analysed(scope["path"]):
             return None
@@ -194,7 +195,7 @@ class _ExchangeTap:
     )
 
     def __init__(
-        self, capture: Capture, scope: dict[str, Any], request_id: str, now: float
+        self, capture: Capture, scope: Mapping[str, Any], request_id: str, now: float
     ) -> None:
         self.capture = capture
         self.request_id = request_id

@@ -248,6 +248,34 @@ OPTIONS: tuple[Option, ...] = (
         "most concurrent connections to the upstream",
     ),
     Option(
+        "header_timeout",
+        _positive,
+        10.0,
+        "a number of seconds > 0",
+        "seconds a client has to send a complete request head (then the connection closes)",
+    ),
+    Option(
+        "keep_alive_timeout",
+        _positive,
+        75.0,
+        "a number of seconds > 0",
+        "seconds an idle client keep-alive connection stays open",
+    ),
+    Option(
+        "max_client_connections",
+        _positive_int,
+        4096,
+        "an integer >= 1",
+        "most concurrent client connections or requests (then 503)",
+    ),
+    Option(
+        "ready_timeout_share",
+        _share,
+        0.5,
+        "a number in (0, 1]",
+        "share of upstream timeouts over the last 30 s at which /readyz turns 503",
+    ),
+    Option(
         "sample_rate",
         _ratio,
         1.0,
@@ -384,6 +412,10 @@ class Settings:
     upstream_host_header: str | None = None
     upstream_health_path: str | None = None
     max_connections: int = 1024
+    header_timeout: float = 10.0
+    keep_alive_timeout: float = 75.0
+    max_client_connections: int = 4096
+    ready_timeout_share: float = 0.5
     sample_rate: float = 1.0
     sample_max_per_second: int = 0
     sample_deterministic: bool = False

@@ -10,9 +10,6 @@ import asyncio
 import logging
 import os
 import time
-from urllib.parse import urlsplit
-
-import aiohttp
 
 from sidecar.analysis import AnalysisWorker, BudgetController
 from sidecar.capture import Capture, Sampler, SamplingPolicy
@@ -27,7 +24,9 @@ from sidecar.model_metadata import HttpFetch, MetadataCache
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
+from sidecar.proxy.connection import UpstreamError, socket_reason
 from sidecar.proxy.forwarder import Forwarder, ProxySettings
+from sidecar.proxy.pool import probe
 from sidecar.recorder import HistoryRecorder
 from sidecar.reference.profile import ReferenceProfile, load_reference, save_reference
 from sidecar.signals.status import StatusSources
@@ -37,6 +36,12 @@ log = logging.getLogger("sidecar")
 
 READY_TIMEOUT = 1.0
 """Seconds /readyz waits for the upstream to accept a connection."""
+
+READY_WINDOW = 30.0
+"""Seconds of recent proxied requests whose timeouts /readyz looks at."""
+
+READY_MIN_REQUESTS = 10
+"""Fewer recent requests than this never make /readyz fail on timeouts."""
 
 
 class Runtime:
@@ -112,6 +117,7 @@ class Runtime:
             metrics=self.http_metrics,
             capture=self.capture,
         )
+        self.http_metrics.discarded = self.forwarder.pool.discarded
         self.status_sources = StatusSources(
             self.monitor,
             self.request_stats,
@@ -132,9 +138,6 @@ class Runtime:
         if bootstrap and settings.state_dir:
             self.monitor.on_reference.append(self._save_bootstrapped)
         self._snapshots: asyncio.Task[None] | None = None
-        parts = urlsplit(self.upstream)
-        self._upstream_host = parts.hostname or "127.0.0.1"
-        self._upstream_port = parts.port or (443 if parts.scheme == "https" else 80)
 
     async def startup(self) -> None:
         """Open connections and start background work."""
@@ -192,25 +195,33 @@ class Runtime:
                 log.exception("state snapshot to %s failed", store.directory)
 
     async def upstream_ready(self) -> tuple[bool, str]:
-        """Whether the upstream accepts connections (and answers its health path, if set)."""
+        """Whether the upstream answers: few recent timeouts, a connection, its health path."""
+        target = self.forwarder.pool.target
+        recent = self.request_stats.span(time.time(), READY_WINDOW)
+        share = self.settings.ready_timeout_share
+        if recent.total >= READY_MIN_REQUESTS and recent.timeouts >= share * recent.total:
+            return False, (
+                f"{recent.timeouts} of the last {recent.total} requests to upstream "
+                f"{target.netloc} timed out (ready_timeout_share {share:g})"
+            )
         try:
             _, writer = await asyncio.wait_for(
-                asyncio.open_connection(self._upstream_host, self._upstream_port), READY_TIMEOUT
+                asyncio.open_connection(target.host, target.port), READY_TIMEOUT
             )
         except (TimeoutError, OSError) as exc:
-            return False, f"upstream {self.upstream} does not accept connections: {exc}"
+            reason = (
+                "no connection in time" if isinstance(exc, TimeoutError) else socket_reason(exc)
+            )
+            return False, f"upstream {target.netloc} does not accept connections: {reason}"
         writer.close()
         health = self.settings.upstream_health_path
-        if health and self.forwarder.session is not None:
+        if health:
             try:
-                async with self.forwarder.session.get(
-                    self.upstream + health,
-                    timeout=aiohttp.ClientTimeout(total=READY_TIMEOUT * 2),
-                ) as response:
-                    if not 200 <= response.status < 300:
-                        return False, f"upstream {health} answered {response.status}"
-            except Exception as exc:
-                return False, f"upstream {health} failed: {type(exc).__name__}"
+                status = await probe(self.forwarder.pool, health, READY_TIMEOUT * 2)
+            except (TimeoutError, UpstreamError) as exc:
+                return False, f"upstream {health} failed: {exc or 'no answer within the timeout'}"
+            if not 200 <= status < 300:
+                return False, f"upstream {health} answered {status}"
         return True, "upstream accepts connections"
 
 

@@ -28,6 +28,7 @@ import uvicorn
 
 from sidecar.admin import build_admin_app
 from sidecar.config import ConfigError, Settings
+from sidecar.proxy.listener import guarded_protocol
 from sidecar.runtime import Runtime
 
 log = logging.getLogger("sidecar")
@@ -138,7 +139,13 @@ class SidecarProcess:
             "timeout_keep_alive": 75,
         }
         self.proxy = _Server(
-            uvicorn.Config(self.runtime.forwarder, http="httptools", loop="none", **common)
+            uvicorn.Config(
+                self.runtime.forwarder,
+                http=guarded_protocol(settings.header_timeout),
+                loop="none",
+                limit_concurrency=settings.max_client_connections,
+                **(common | {"timeout_keep_alive": settings.keep_alive_timeout}),
+            )
         )
         self.admin = _Server(uvicorn.Config(build_admin_app(self.runtime), loop="none", **common))
         self.started = threading.Event()

@@ -36,6 +36,8 @@ from sidecar.export.histograms import (
     InjectingPrometheusReader,
 )
 from sidecar.export.tracing import RequestTracer, build_tracer
+from sidecar.proxy.observers import ERROR_KINDS
+from sidecar.proxy.pool import DISCARD_REASONS
 from sidecar.signals.traffic import RequestStats
 
 if TYPE_CHECKING:
@@ -270,6 +272,14 @@ class HttpMetrics:
             description="Upstream failures by kind.",
         )
         meter.create_observable_counter(
+            "sidecar.upstream.connections.discarded",
+            [self._observe_discarded],
+            unit="{connection}",
+            description="Upstream connections closed instead of reused, by reason.",
+        )
+        # The upstream pool's discard counts, set by the runtime once the forwarder exists.
+        self.discarded: Mapping[str, int] = {}
+        meter.create_observable_counter(
             "sidecar.responses",
             [self._observe_classes],
             unit="{response}",
@@ -285,6 +295,10 @@ class HttpMetrics:
         # Every kind from the start at 0, so rate() and alerts see the series before a failure.
         counts = dict.fromkeys(sorted(_KINDS), 0) | dict(self.error_counts)
         return [Observation(n, {"kind": k}) for k, n in counts.items()]
+
+    def _observe_discarded(self, options: CallbackOptions) -> Iterable[Observation]:
+        counts = dict.fromkeys(DISCARD_REASONS, 0) | dict(self.discarded)
+        return [Observation(n, {"reason": k}) for k, n in counts.items()]
 
     def _observe_classes(self, options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(n, {"status_class": f"{k}xx"}) for k, n in self.class_counts.items()]
@@ -329,7 +343,7 @@ class HttpMetrics:
 _METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
-_KINDS = frozenset({"unavailable", "timeout", "aborted", "client_aborted"})
+_KINDS = frozenset(ERROR_KINDS)
 
 
 def metric_names(registry: CollectorRegistry) -> Sequence[str]:

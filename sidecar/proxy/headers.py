@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-RawHeaders = list[tuple[bytes, bytes]]
+from sidecar.proxy.asgi import RawHeaders
 
 HOP_BY_HOP = frozenset(
     {
@@ -30,19 +30,9 @@ REQUEST_ONLY_DROPPED = frozenset({b"expect"})
 """`Expect: 100-continue` is answered by our own server; the upstream gets the body directly."""
 
 
-def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
-    tokens: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
-    return frozenset(tokens)
-
-
-def strip_hop_by_hop(headers: RawHeaders, extra: frozenset[bytes] = frozenset()) -> RawHeaders:
-    """Return `headers` without hop-by-hop headers, keeping order and repeats."""
-    named = _connection_tokens(headers)
-    drop = HOP_BY_HOP | named | extra
-    return [(name, value) for name, value in headers if name.lower() not in drop]
+def connection_tokens(value: bytes) -> frozenset[bytes]:
+    """The header names one `Connection` header value lists (lower-case)."""
+    return frozenset(t.strip().lower() for t in value.split(b",") if t.strip())
 
 
 def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -69,49 +59,76 @@ def upstream_request_headers(
     headers: RawHeaders,
     client_host: str | None,
     scheme: str,
-    host_override: str | None = None,
+    host_override: bytes | None = None,
     drop: frozenset[bytes] = frozenset(),
-) -> list[tuple[str, str]]:
+    default_host: bytes = b"",
+) -> RawHeaders:
     """Headers to send upstream: hop-by-hop removed, X-Forwarded-* appended, Host kept.
 
     One pass over the headers (this runs for every request); `drop` names extra headers
-    (lower-case) to remove, e.g. monitoring-only ones.
+    (lower-case) to remove, e.g. monitoring-only ones. Without a Host from the client (HTTP/1.0)
+    `default_host` (the upstream's host:port) is sent.
     """
-    out: list[tuple[str, str]] = []
+    out: RawHeaders = []
     forwarded_for = host = None
     has_proto = has_host = False
     tokens: frozenset[bytes] = frozenset()
     for name, value in headers:
         if name not in _SPECIAL and name not in drop:
-            out.append((name.decode("latin-1"), value.decode("latin-1")))
+            out.append((name, value))
         elif name == b"host":
-            host = value.decode("latin-1")
+            host = value
             if host_override is None:
-                out.append(("host", host))
+                out.append((name, value))
         elif name == b"x-forwarded-for":
-            forwarded_for = value.decode("latin-1")
+            forwarded_for = value
         elif name == b"x-forwarded-proto":
             has_proto = True
-            out.append(("x-forwarded-proto", value.decode("latin-1")))
+            out.append((name, value))
         elif name == b"x-forwarded-host":
             has_host = True
-            out.append(("x-forwarded-host", value.decode("latin-1")))
+            out.append((name, value))
         elif name == b"connection":
-            tokens = _connection_tokens([(name, value)]) | tokens
+            tokens = connection_tokens(value) | tokens
     if tokens - {b"keep-alive", b"close"}:
-        named = {t.decode("latin-1") for t in tokens}
-        out = [(k, v) for k, v in out if k not in named]
-    if host_override is not None:
-        out.append(("host", host_override))
+        out = [(k, v) for k, v in out if k not in tokens]
+    if host_override is not None or host is None:
+        out.append((b"host", host_override or default_host))
     if client_host:
-        forwarded_for = f"{forwarded_for}, {client_host}" if forwarded_for else client_host
+        client = client_host.encode("latin-1")
+        forwarded_for = forwarded_for + b", " + client if forwarded_for else client
     if forwarded_for:
-        out.append(("x-forwarded-for", forwarded_for))
+        out.append((b"x-forwarded-for", forwarded_for))
     if not has_proto:
-        out.append(("x-forwarded-proto", scheme))
+        out.append((b"x-forwarded-proto", scheme.encode("latin-1")))
     if host is not None and not has_host:
-        out.append(("x-forwarded-host", host))
+        out.append((b"x-forwarded-host", host))
     return out
+
+
+def encode_head(method: str, target: bytes, headers: RawHeaders) -> bytes:
+    """An HTTP/1.1 request head: request line, header lines, blank line."""
+    parts = [method.encode("latin-1"), b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def framing(headers: RawHeaders, name: bytes) -> tuple[bytes | None, int | None, bool]:
+    """In one pass: the first value of header `name`, the Content-Length, whether chunked."""
+    found = length = None
+    chunked = False
+    for key, value in headers:
+        if key == name:
+            if found is None:
+                found = value
+        elif key == b"content-length":
+            if length is None and value.strip().isdigit():
+                length = int(value)
+        elif key == b"transfer-encoding":
+            chunked = True
+    return found, length, chunked
 
 
 def content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:

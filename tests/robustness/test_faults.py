@@ -173,8 +173,7 @@ def _settle(handle: SidecarHandle) -> tuple[int, int, int]:
         if len(handle.process.proxy.server_state.tasks) == 0:
             break
         time.sleep(0.1)
-    connector = handle.runtime.forwarder.session.connector
-    in_use = sum(len(v) for v in connector._acquired_per_host.values())
+    in_use = handle.runtime.forwarder.pool.in_use
 
     async def count() -> int:
         return len(asyncio.all_tasks())

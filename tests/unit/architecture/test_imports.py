@@ -136,7 +136,6 @@ class TestImportGraph:
         """Capture, analysis, monitor and policies import no exporter; the runtime wires them."""
         assert _offenders(CORE, ("sidecar.export", "sidecar.admin", "sidecar.runtime")) == []
 
-    @pytest.mark.xfail(reason="forwarder.py still names HttpMetrics for typing", strict=True)
     def test_the_hot_path_imports_nothing_from_export(self) -> None:
         """The proxy reaches metrics through a protocol, never by importing sidecar.export."""
         assert _offenders(HOT_PATH, ("sidecar.export",)) == []
