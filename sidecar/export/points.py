@@ -17,7 +17,7 @@ from sidecar import reports
 from sidecar.deciles import window_quantiles
 from sidecar.drift import DriftReport
 from sidecar.export.features import BIN_LABELS, FeatureExport, reference_fractions
-from sidecar.monitor import ModelState, Monitor
+from sidecar.monitor import Monitor
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import CHECKS, QualityReport
 from sidecar.signals.status import status_report
@@ -70,17 +70,14 @@ def collect_points(runtime: Runtime, export: FeatureExport, now: float) -> Point
     points: Points = defaultdict(list)
     _capture_points(runtime, points)
     monitor: Monitor = runtime.monitor
-    with monitor.lock:
-        models = list(monitor.models.items())
-        busiest = monitor.model(None)
-        feedback = monitor.feedback_totals
-        entries = sum(len(state.predictions) for _, state in models)
-        evictions = {
-            reason: sum(state.predictions.evictions.get(reason, 0) for _, state in models)
-            for reason in ("capacity", "ttl")
-        }
+    counters = monitor.counters()
+    feedback, entries, evictions = (
+        counters.feedback,
+        counters.prediction_entries,
+        counters.evictions,
+    )
     computed: dict[str, reports.ModelReports] = {}
-    for name, state in models:
+    for name, state in counters.models:
         found = computed[name] = reports.model_reports(monitor, name, "current", now)
         exported = _exported(export, state, found.drift)
         _drift_points(label(name), found.drift, found.view.snapshot, exported, points)
@@ -92,7 +89,7 @@ def collect_points(runtime: Runtime, export: FeatureExport, now: float) -> Point
     points["sidecar.prediction_store.entries"].append((entries, {}))
     for reason, count in evictions.items():
         points["sidecar.prediction_store.evictions"].append((count, {"reason": reason}))
-    shared = computed.get(busiest[0]) if busiest is not None else None
+    shared = computed.get(counters.busiest) if counters.busiest is not None else None
     for signal in status_report(runtime.status_sources, now, computed=shared).signals:
         points["sidecar.status"].append(
             (VERDICT_GAUGE[signal.verdict], {"signal": label(signal.name)})
@@ -107,7 +104,7 @@ def _capture_points(runtime: Runtime, points: Points) -> None:
     dropped = {reason: 0 for reason in DROP_REASONS} | dict(capture.dropped)
     for reason, count in dropped.items():
         points["sidecar.capture.dropped"].append((count, {"reason": label(reason)}))
-    for (protocol, reason), count in list(runtime.monitor.decode_errors.items()):
+    for (protocol, reason), count in runtime.monitor.counters().decode_errors.items():
         attributes = {"protocol": label(protocol), "reason": label(reason)}
         points["sidecar.decode.errors"].append((count, attributes))
     points["sidecar.capture.sampling_rate_ratio"].append((capture.sampler.effective_rate, {}))
@@ -115,7 +112,7 @@ def _capture_points(runtime: Runtime, points: Points) -> None:
     points["sidecar.analysis.cpu_ratio"].append((runtime.worker.cpu_share, {}))
 
 
-def _exported(export: FeatureExport, state: ModelState, report: DriftReport) -> list[str]:
+def _exported(export: FeatureExport, state: object, report: DriftReport) -> list[str]:
     """Feature names to export for a model: the admitted ones, else the first `max` reported."""
     admitted = export.model(state)
     if admitted is not None:
@@ -162,7 +159,7 @@ def _drift_points(
 
 
 def _bin_points(
-    model: str, export: FeatureExport, state: ModelState, exported: list[str], points: Points
+    model: str, export: FeatureExport, state: object, exported: list[str], points: Points
 ) -> None:
     admitted = export.model(state)
     if admitted is None:
