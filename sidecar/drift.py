@@ -262,11 +262,12 @@ def required_drifted(total: int, policy: DriftPolicy) -> int:
     tail, k = 1.0, 0
     # P(X >= k) for X ~ Binomial(total, alpha), lowered term by term until it is <= alpha.
     term = (1.0 - alpha) ** total
-    while tail > alpha and k < total:
+    limit = alpha * (1.0 + 1e-9)  # 1 - (1 - alpha) rounds just above alpha
+    while tail > limit and k < total:
         tail -= term
         k += 1
         term *= (total - k + 1) / k * alpha / (1.0 - alpha)
-    return max(by_share, k if tail <= alpha else total + 1)
+    return max(by_share, k if tail <= limit else total + 1)
 
 
 def _columns(

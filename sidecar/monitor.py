@@ -98,9 +98,11 @@ class ModelState:
         for start in [s for s in self.payload_errors if s < oldest]:
             del self.payload_errors[start]
 
-    def errors_between(self, start: float, end: float) -> int:
-        """Undecodable payloads counted in buckets starting in [start, end]."""
-        return sum(n for at, n in self.payload_errors.items() if start <= at <= end)
+    def errors_in(self, which: str, now: float) -> int:
+        """Undecodable payloads counted in the buckets of the view `which` at `now`."""
+        first, last = self.windows.bucket_range(which, now)
+        width = self.windows.bucket_seconds
+        return sum(n for at, n in self.payload_errors.items() if first <= round(at / width) <= last)
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ class Monitor:
                 return None
             model, state = found
             snapshot = state.windows.snapshot(which, now)
-            errors = state.errors_between(snapshot.start, snapshot.end)
+            errors = state.errors_in(which, now)
             outcome = state.outcomes.snapshot(_outcome_view(which), now)
             reference, latch = self.reference, state.latch
             return ModelView(model, snapshot, errors, reference, outcome, latch, now, which)

@@ -320,12 +320,12 @@ class WindowStore:
 
     def span(self, which: str, now: float) -> tuple[float, float]:
         """[start, end) of the view `which` at `now` (see the module docstring)."""
-        first, last = self._range(which, now)
+        first, last = self.bucket_range(which, now)
         width = self.bucket_seconds
         return first * width, (now if which == "current" else (last + 1) * width)
 
-    def _range(self, which: str, now: float) -> tuple[int, int]:
-        """First and last bucket index of a view."""
+    def bucket_range(self, which: str, now: float) -> tuple[int, int]:
+        """First and last bucket index of a view (a bucket's start is index * bucket_seconds)."""
         if which not in WINDOW_VIEWS:
             raise ValueError(f"window={which!r} is not one of {', '.join(WINDOW_VIEWS)}")
         bucket = self._bucket(now)
@@ -339,7 +339,7 @@ class WindowStore:
 
     def snapshot(self, which: str, now: float) -> WindowState:
         """A frozen copy of the current (sliding), previous or rolling view at `now`."""
-        first, last = self._range(which, now)
+        first, last = self.bucket_range(which, now)
         start, end = self.span(which, now)
         state = WindowState(start=start, end=end)
         for index, bucket in sorted(self._buckets.items()):
