@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+DEMO_ARGS ?=
 
-.PHONY: install mlserver lint test bench demo clean
+.PHONY: install mlserver kserve lint test bench demo clean
 
 install:  ## create .venv and install the package with its test extras
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +14,10 @@ install:  ## create .venv and install the package with its test extras
 mlserver:  ## MLServer + scikit-learn in .mlserver/ (it pins an older starlette), for tests/heavy
 	test -x .mlserver/bin/mlserver || ($(PYTHON) -m venv .mlserver && \
 		.mlserver/bin/pip install -q mlserver mlserver-sklearn)
+
+kserve:  ## KServe's ModelServer + Triton's HTTP client in .kserve/ (binary tensors), for tests/heavy
+	test -x .kserve/bin/python || ($(PYTHON) -m venv .kserve && \
+		.kserve/bin/pip install -q 'kserve==0.21.0' 'tritonclient[http]==2.73.0')
 
 lint:  ## ruff (format check + lint) and mypy --strict
 	$(BIN)/ruff format --check sidecar tests bench examples
@@ -26,8 +31,10 @@ bench:  ## benchmarks: print figures and ratios measured in one run (fails if a 
 	@status=0; for script in bench/*_bench.py; do echo "== $$script"; \
 		$(BIN)/python $$script || status=1; done; exit $$status
 
-demo: install  ## the built-in demo: model server, sidecar and traffic with drift
-	$(BIN)/sidecar demo
+demo:  ## the built-in demo (model server, sidecar, drifting traffic); runtime dependencies only
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e .
+	$(BIN)/sidecar demo $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) .mlserver .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .mlserver .kserve .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info

@@ -28,6 +28,7 @@ from sidecar.reference.profile import ReferenceProfile
 from sidecar.signals.status import status_report
 
 if TYPE_CHECKING:
+    from sidecar.monitor import Monitor
     from sidecar.runtime import Runtime
 
 MAX_FEEDBACK_BYTES = 16 << 20
@@ -56,6 +57,19 @@ async def read_bounded(request: Request, limit: int) -> bytes | None:
     return b"".join(parts)
 
 
+NESTING_DETAIL = "the JSON body is nested too deeply to parse"
+
+
+def _replace_reference(monitor: Monitor, body: bytes) -> ReferenceProfile:
+    """Parse a reference profile and make it the monitor's (ValueError for a bad body)."""
+    try:
+        profile = ReferenceProfile.from_dict(json.loads(body))
+    except RecursionError:
+        raise ValueError(NESTING_DETAIL) from None
+    monitor.set_reference(profile)
+    return profile
+
+
 def build_admin_app(runtime: Runtime) -> Starlette:
     """The starlette app of the admin port."""
     monitor = runtime.monitor
@@ -64,9 +78,11 @@ def build_admin_app(runtime: Runtime) -> Starlette:
     def authorised(handler: Endpoint) -> Endpoint:
         async def guarded(request: Request) -> Response:
             if token is not None:
-                given = request.headers.get("authorization", "")
-                expected = f"Bearer {token}"
-                if not hmac.compare_digest(given.encode(), expected.encode()):
+                # The scheme is case-insensitive (RFC 9110 11.1); the token is compared exactly.
+                scheme, _, given = request.headers.get("authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    given.strip().encode(), token.encode()
+                ):
                     return error(
                         401,
                         "unauthorized",
@@ -124,10 +140,10 @@ def build_admin_app(runtime: Runtime) -> Starlette:
                 413, "too_large", f"reference profiles are limited to {MAX_REFERENCE_BYTES} bytes"
             )
         try:
-            profile = ReferenceProfile.from_dict(json.loads(body))
-        except (ValueError, json.JSONDecodeError) as exc:
+            # Parsing a large profile and taking the monitor's lock stay off the event loop.
+            profile = await run_in_threadpool(_replace_reference, monitor, body)
+        except ValueError as exc:
             return error(400, "invalid_reference", str(exc))
-        monitor.set_reference(profile)
         return JSONResponse(
             {
                 "status": "replaced",
@@ -150,6 +166,8 @@ def build_admin_app(runtime: Runtime) -> Starlette:
             return error(413, "too_large", str(exc))
         except ValueError as exc:
             return error(400, "invalid_feedback", str(exc))
+        except RecursionError:
+            return error(400, "invalid_feedback", NESTING_DETAIL)
         return JSONResponse(result.to_json())
 
     routes = [

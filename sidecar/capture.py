@@ -7,7 +7,8 @@ pairs, so at most `queue_size * 2 * max_bytes` bytes wait); when it is full the 
 as `queue_full`. Nothing here ever blocks or fails the request.
 
 Drop reasons: `too_large`, `queue_full`, `rate_cap` (over `sample_max_per_second`),
-`incomplete` (the exchange failed or was aborted).
+`incomplete` (the exchange failed or was aborted), `shutdown` (still queued when the grace
+period ended).
 """
 
 from __future__ import annotations
@@ -18,14 +19,22 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sidecar.decoders.routes import is_analysed
 from sidecar.proxy.headers import content_length, header_value
 from sidecar.records import Captured
 
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_QUEUE_SIZE = 1024
-CAPTURED_HEADERS = frozenset({b"content-type", b"content-encoding"})
+CAPTURED_HEADERS = frozenset(
+    {b"content-type", b"content-encoding", b"inference-header-content-length"}
+)
+CAPTURED_RESPONSE_HEADERS = frozenset({b"inference-header-content-length"})
+"""The binary tensor extension's JSON length: without it a binary body cannot be split."""
+DROP_REASONS = ("too_large", "queue_full", "rate_cap", "incomplete", "shutdown")
+"""Every reason a sampled pair is dropped for (exported from the start at 0)."""
 CAPTURED_METHODS = frozenset({"POST", "PUT", "PATCH"})
-"""Inference calls carry a body; GETs (health, metadata) are proxied but never sampled."""
+"""Inference calls carry a body; GETs (health, metadata) are proxied but never sampled, nor are
+the Open Inference Protocol's control-plane POSTs (repository load/unload, shared memory)."""
 
 
 class Tap(Protocol):
@@ -105,7 +114,7 @@ class Capture:
 
     def begin(self, scope: dict[str, Any], request_id: str, now: float) -> _ExchangeTap | None:
         """Decide whether to sample this request; a tap to feed if so."""
-        if scope["method"] not in CAPTURED_METHODS:
+        if scope["method"] not in CAPTURED_METHODS or not is_analysed(scope["path"]):
             return None
         self.seen += 1
         reason = self.sampler.decide(request_id, now)
@@ -133,6 +142,15 @@ class Capture:
         """Pairs waiting for analysis."""
         return len(self.queue)
 
+    def discard(self, reason: str) -> int:
+        """Drop every queued pair, counted under `reason`; returns how many."""
+        count = 0
+        while self.queue:
+            self.queue.popleft()
+            count += 1
+        self.dropped[reason] += count
+        return count
+
     def take(self, limit: int) -> list[Captured]:
         """Up to `limit` queued pairs, oldest first, without waiting."""
         batch: list[Captured] = []
@@ -155,6 +173,7 @@ class _ExchangeTap:
         "request_id",
         "response",
         "response_encoding",
+        "response_headers",
         "response_type",
         "selected",
         "started",
@@ -179,6 +198,7 @@ class _ExchangeTap:
         self.response = bytearray()
         self.response_encoding = ""
         self.response_type = ""
+        self.response_headers: tuple[tuple[str, str], ...] = ()
         self.too_large = False
 
     def _add(self, buffer: bytearray, chunk: bytes) -> None:
@@ -199,6 +219,11 @@ class _ExchangeTap:
             "latin-1"
         )
         self.response_type = (header_value(headers, b"content-type") or b"").decode("latin-1")
+        self.response_headers = tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name in CAPTURED_RESPONSE_HEADERS
+            if (value := header_value(headers, name)) is not None
+        )
 
     def response_chunk(self, chunk: bytes) -> None:
         self._add(self.response, chunk)
@@ -229,5 +254,6 @@ class _ExchangeTap:
                 request_encoding=self.encoding,
                 response_encoding=self.response_encoding,
                 response_content_type=self.response_type,
+                response_headers=self.response_headers,
             )
         )

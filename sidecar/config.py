@@ -119,6 +119,12 @@ class Option:
     allowed: str
     help: str
     group: str = "proxy"
+    choices: tuple[str, ...] = ()
+
+    @property
+    def is_flag(self) -> bool:
+        """Whether the option is a boolean, given on the command line without a value."""
+        return self.parse is _bool
 
     @property
     def env(self) -> str:
@@ -127,6 +133,14 @@ class Option:
     @property
     def flag(self) -> str:
         return "--" + self.key.replace("_", "-")
+
+
+def _choice_option(
+    key: str, choices: tuple[str, ...], default: str, help: str, group: str
+) -> Option:
+    """An option whose value is one of `choices` (listed in --help and in errors)."""
+    allowed = ", ".join(choices[:-1]) + " or " + choices[-1]
+    return Option(key, _choice(*choices), default, allowed, help, group, choices)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -172,7 +186,9 @@ OPTIONS: tuple[Option, ...] = (
         "file holding the admin token (a mounted Secret)",
         "admin",
     ),
-    Option("config", _text, None, "a YAML file path", "YAML file with any of these options"),
+    Option(
+        "config", _text, None, "a YAML file path", "YAML file with any of these options", "general"
+    ),
     Option(
         "reference",
         _text,
@@ -288,12 +304,11 @@ OPTIONS: tuple[Option, ...] = (
         "header carrying the request id (minted and added when absent)",
         "capture",
     ),
-    Option(
+    _choice_option(
         "protocol",
-        _choice("auto", "kserve_v1", "open_inference", "mlflow", "openai", "generic"),
+        ("auto", "kserve_v1", "open_inference", "mlflow", "openai", "generic"),
         "auto",
-        "auto, kserve_v1, open_inference, mlflow, openai or generic",
-        "payload protocol of the model server",
+        "payload protocol of the model server (auto: detected per request)",
         "capture",
     ),
     Option(
@@ -336,15 +351,13 @@ OPTIONS: tuple[Option, ...] = (
         "seconds between state snapshots when --state-dir is set",
         "analysis",
     ),
-    Option(
-        "log_format", _choice("text", "json"), "text", "text or json", "log line format", "logging"
-    ),
-    Option(
+    _choice_option("log_format", ("text", "json"), "text", "log line format", "general"),
+    _choice_option(
         "log_level",
-        _choice("debug", "info", "warning", "error"),
+        ("debug", "info", "warning", "error"),
         "info",
-        "debug, info, warning or error",
-        "logging",
+        "least severe level logged",
+        "general",
     ),
 )
 

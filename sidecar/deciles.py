@@ -1,11 +1,12 @@
-"""Per-column figures the metrics exporter needs: decile-bin counts and window quantiles.
+"""Reference-decile bins of a numeric column, and window quantiles.
 
-`decile_bin_counts` gives a window's rows in the ~10 reference-decile groups of a numeric column's
-fine bins plus `under` (below the reference min) and `over` (above its max): these counts add
-across replicas, so summing them fleet-wide gives the fleet's histogram on the same bins.
-`reference_decile_fractions` gives the reference's share of each of those bins.
-`window_quantiles` interpolates p05/p50/p95 linearly within the fine bins (tails bounded by the
-window's own min and max), or reads them from the DDSketch of a column without a reference
+`slot_labels` maps each fine slot of a numeric reference profile to one of the 12 `BIN_LABELS`:
+the ~10 reference-decile groups "0".."9" (`statistics.decile_boundaries`, the groups drift's PSI
+uses) plus "under" (below the reference min) and "over" (above its max). Row counts on these bins
+add across replicas, so summing them fleet-wide gives the fleet's histogram on the same bins;
+`reference_fractions` gives the reference's share of each. `window_quantiles` interpolates
+p05/p50/p95 linearly within the fine bins (tails bounded by the window's own min and max), or
+reads them from the DDSketch of a column without a reference
 (relative error <= 1%).
 """
 
@@ -14,39 +15,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from sidecar import statistics as st
 from sidecar.reference.profile import ColumnProfile
 from sidecar.sketches.column import NumericColumnSketch
 
 DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
+BIN_LABELS: tuple[str, ...] = (*(str(i) for i in range(10)), "under", "over")
+_UNDER, _OVER, _TOP = 10, 11, 9
 
 
-def decile_bin_counts(profile: ColumnProfile, sketch: NumericColumnSketch) -> dict[str, int]:
-    """Window rows per reference-decile bin ("0".."9"), plus "under" and "over"."""
-    if sketch.binned is None or profile.kind != "numeric":
-        raise ValueError("decile bin counts need a numeric column with reference bins")
-    return _deciles(np.asarray(profile.counts, dtype=np.float64), sketch.binned.counts)
+def slot_labels(profile: ColumnProfile) -> npt.NDArray[np.intp]:
+    """For each fine slot of a numeric profile, the index in `BIN_LABELS` of its bin."""
+    if profile.kind != "numeric" or len(profile.counts) < 3:
+        raise ValueError(f"decile bins need a numeric profile with bins, got {profile.kind!r}")
+    reference = np.asarray(profile.counts, dtype=np.float64)
+    ends = st.decile_boundaries(reference)
+    slots = np.arange(reference.size)
+    group = np.searchsorted(ends, slots, side="left")
+    # The highest group is "9" whatever the number of groups, so "over" always folds into it.
+    labels = np.where(group == ends.size - 1, _TOP, group).astype(np.intp)
+    labels[0], labels[-1] = _UNDER, _OVER
+    return labels
 
 
-def reference_decile_fractions(profile: ColumnProfile) -> dict[str, float]:
-    """Reference share of each decile bin ("0".."9", "under", "over")."""
-    if profile.kind != "numeric":
-        raise ValueError(f"reference decile fractions need a numeric column, got {profile.kind!r}")
-    ref = np.asarray(profile.counts, dtype=np.float64)
-    total = float(ref.sum()) or 1.0
-    return {k: v / total for k, v in _deciles(ref, ref).items()}
-
-
-def _deciles(reference: np.ndarray, counts: np.ndarray) -> dict[str, int]:
-    """Group slots by the reference's decile boundaries, with the tails kept apart."""
-    inner = np.asarray(counts, dtype=np.float64).copy()
-    under, over = int(inner[0]), int(inner[-1])
-    inner[0] = inner[-1] = 0.0
-    grouped = st.group_counts(inner, st.decile_boundaries(reference))
-    out = {str(i): int(v + 0.5) for i, v in enumerate(grouped)}
-    out.update(under=under, over=over)
-    return out
+def reference_fractions(profile: ColumnProfile) -> dict[str, float]:
+    """The reference's share of each of the 12 bins (0 for empty ones)."""
+    counts = np.asarray(profile.counts, dtype=np.float64)
+    total = float(counts.sum()) or 1.0
+    per_bin = np.bincount(slot_labels(profile), weights=counts, minlength=len(BIN_LABELS))
+    return {label: float(v) / total for label, v in zip(BIN_LABELS, per_bin, strict=True)}
 
 
 def window_quantiles(

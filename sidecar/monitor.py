@@ -21,13 +21,12 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sidecar import windows as window_views
 from sidecar.analysis import GilPause
-from sidecar.decoders import DecodeOptions, decode_pair
-from sidecar.decoders.routes import detect_model, protocol_for_path
-from sidecar.export.features import FeatureExport
+from sidecar.decoders import DecodeOptions, MetadataLookup, decode_pair
+from sidecar.decoders.routes import model_label, protocol_for_path
 from sidecar.outcomes.feedback import FeedbackResult, apply_feedback, parse_feedback
 from sidecar.outcomes.predictions import PredictionStore, Probability
 from sidecar.outcomes.windows import OutcomeSnapshot, OutcomeWindows
@@ -80,8 +79,10 @@ class ModelState:
             [a.label for a in policies.attributes],
             low_confidence=policies.low_confidence,
             min_count=policies.min_count,
+            scores=policies.scores,
             **extra,
         )
+        self.outcomes.set_reference(None if reference is None else reference.outcomes)
         self.predictions = PredictionStore(policies.max_entries, policies.ttl_seconds)
         self.payload_errors: Counter[float] = Counter()
         """Undecodable payloads per bucket start (kept buckets only)."""
@@ -137,6 +138,14 @@ class MonitorCounters:
     evictions: dict[str, int]
 
 
+class ColumnObserver(Protocol):
+    """Something fed every analysed batch's feature columns, per model (e.g. the exporter)."""
+
+    def observe(
+        self, key: object, features: Columns, reference: ReferenceProfile | None
+    ) -> None: ...
+
+
 class Monitor:
     """Decodes captured pairs and keeps per-model state; thread-safe through one lock."""
 
@@ -145,8 +154,13 @@ class Monitor:
         options: MonitorOptions | None = None,
         reference: ReferenceProfile | None = None,
         bootstrap: bool = False,
+        observers: Sequence[ColumnObserver] = (),
+        metadata: MetadataLookup | None = None,
     ) -> None:
         self.options = options or MonitorOptions()
+        self.observers = tuple(observers)
+        # Names v2 tensors from the upstream's model metadata (fetched by the caller's lookup).
+        self.metadata = metadata
         self.policies = self.options.policies
         self._lock = threading.Lock()
         self.reference = reference
@@ -231,7 +245,9 @@ class Monitor:
         pause = GilPause()
         for pair in batch:
             try:
-                decoded.append((pair, decode_pair(pair, self.options.decode, protocol)))
+                decoded.append(
+                    (pair, decode_pair(pair, self.options.decode, protocol, metadata=self.metadata))
+                )
             except DecodeError as exc:
                 errors.append(
                     (pair, protocol or protocol_for_path(pair.path) or "auto", exc.reason)
@@ -242,7 +258,7 @@ class Monitor:
         with self._lock:
             for pair, name, reason in errors:
                 self._decode_errors[(name, reason)] += 1
-                state = self._state(self.options.model or detect_model(pair.path))
+                state = self._state(self.options.model or model_label(pair.path))
                 state.count_payload_error(now)
                 state.requests += 1
             groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Decoded]] = {}
@@ -285,18 +301,10 @@ class Monitor:
         state.requests += len(payloads)
         state.rows += rows
         state.windows.observe(features, predictions, rows, now, requests=len(payloads))
-        self._export_features(state, features)
+        for observer in self.observers:
+            observer.observe(state, features, self.reference)
         if self.bootstrap is not None:
             self._bootstrap(features, predictions, rows)
-
-    # Metrics export hook (sidecar.export.instruments sets it): exported-feature cap and
-    # cumulative rows per reference decile, which the window sketches cannot give (they reset).
-    feature_export: FeatureExport | None = None
-
-    def _export_features(self, state: ModelState, features: Columns) -> None:
-        """Feed the metrics exporter's feature cap and fleet-mergeable bin counters."""
-        if self.feature_export is not None:
-            self.feature_export.observe(state, features, self.reference)
 
     def _outcomes(self, state: ModelState, pair: Captured, payload: Decoded, now: float) -> None:
         """Count label-free figures and keep what a later label needs."""
@@ -338,6 +346,7 @@ class Monitor:
         self.reference = reference
         for state in self._models.values():
             state.windows.set_reference(reference)
+            state.outcomes.set_reference(None if reference is None else reference.outcomes)
         for callback in self.on_reference:
             callback(reference)
 

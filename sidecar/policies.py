@@ -2,7 +2,7 @@
 
     drift:        {method, threshold, categorical_method, categorical_threshold, min_samples,
                    dataset_share, false_alarm_rate, columns: {name: {method, threshold}}}
-    performance:  {task, threshold, min_count, low_confidence, max_entries, ttl_seconds}
+    performance:  {task, threshold, min_count, low_confidence, scores, max_entries, ttl_seconds}
     fairness:     {attributes: [group, "header:X-User-Group", "query:group"], favourable,
                    strip_headers, min_group_size, max_groups}
     status:       thresholds (see `sidecar.signals.thresholds.StatusThresholds`)
@@ -21,16 +21,15 @@ from typing import Any
 
 from sidecar.config import ConfigError, Settings
 from sidecar.drift import DriftPolicy, DriftRule
-from sidecar.export.features import DEFAULT_BIN_FEATURES
-from sidecar.outcomes.performance import (
-    DEFAULT_LOW_CONFIDENCE,
-    DEFAULT_MIN_COUNT,
-    DEFAULT_THRESHOLD,
-)
+from sidecar.outcomes.counts import DEFAULT_LOW_CONFIDENCE
+from sidecar.outcomes.labels import DEFAULT_THRESHOLD, SCORES
+from sidecar.outcomes.performance import DEFAULT_MIN_COUNT
 from sidecar.outcomes.predictions import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS
 from sidecar.outcomes.windows import DEFAULT_FAVOURABLE
 from sidecar.signals.thresholds import StatusThresholds
 
+DEFAULT_BIN_FEATURES = 50
+"""Exported features that get fleet-mergeable decile-bin counters (`metrics.bin_features`)."""
 DEFAULT_BOOTSTRAP_ROWS = 10_000
 ATTRIBUTE_SOURCES = ("feature", "header", "query")
 
@@ -56,6 +55,8 @@ class Policies:
     threshold: float = DEFAULT_THRESHOLD
     min_count: int = DEFAULT_MIN_COUNT
     low_confidence: float = DEFAULT_LOW_CONFIDENCE
+    scores: str | None = None
+    """`probability`: single scores (0 and 1 too) are P(class 1); `label`: never; None: learned."""
     max_entries: int = DEFAULT_MAX_ENTRIES
     ttl_seconds: float = DEFAULT_TTL_SECONDS
     attributes: tuple[Attribute, ...] = ()
@@ -176,11 +177,22 @@ def build_policies(settings: Settings) -> Policies:
     _unknown(
         performance,
         "performance",
-        {"task", "threshold", "min_count", "low_confidence", "max_entries", "ttl_seconds"},
+        {
+            "task",
+            "threshold",
+            "min_count",
+            "low_confidence",
+            "scores",
+            "max_entries",
+            "ttl_seconds",
+        },
     )
     task = _get(performance, "performance", "task", str, None)
     if task not in (None, "classification", "regression"):
         raise ConfigError(f"performance.task={task!r} is not classification or regression")
+    scores = _get(performance, "performance", "scores", str, None)
+    if scores not in (None, *SCORES):
+        raise ConfigError(f"performance.scores={scores!r} is not one of {SCORES}")
     fairness = _section(settings, "fairness")
     _unknown(
         fairness,
@@ -209,6 +221,7 @@ def build_policies(settings: Settings) -> Policies:
         low_confidence=_get(
             performance, "performance", "low_confidence", float, DEFAULT_LOW_CONFIDENCE
         ),
+        scores=scores,
         max_entries=_get(performance, "performance", "max_entries", int, DEFAULT_MAX_ENTRIES),
         ttl_seconds=_get(performance, "performance", "ttl_seconds", float, DEFAULT_TTL_SECONDS),
         attributes=_attributes(fairness.get("attributes")),

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 Value = float | str | None
 """One cell: numeric, categorical, or missing."""
 
+BOOLEAN_TEXT = {True: "true", False: "false"}
+"""The one spelling of a boolean cell, whatever its source (live JSON, CSV, JSON Lines, Parquet)."""
+
 Columns = dict[str, list[Value]]
 """Column name -> one value per row."""
 
@@ -38,6 +41,8 @@ class Captured:
     request_encoding: str = ""
     response_encoding: str = ""
     response_content_type: str = ""
+    response_headers: tuple[tuple[str, str], ...] = ()
+    """Response headers a decoder needs (`Inference-Header-Content-Length`), lower-case names."""
 
 
 @dataclass(frozen=True, slots=True)

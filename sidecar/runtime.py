@@ -17,14 +17,18 @@ import aiohttp
 from sidecar.analysis import AnalysisWorker, BudgetController
 from sidecar.capture import Capture, Sampler, SamplingPolicy
 from sidecar.config import ConfigError, Settings
+from sidecar.export.features import FeatureExport
 from sidecar.export.instruments import register_analysis_metrics
-from sidecar.export.telemetry import HttpMetrics, Telemetry
+from sidecar.export.points import ExportSources
+from sidecar.export.telemetry import DURATION_BUCKETS, HttpMetrics, Telemetry
+from sidecar.model_metadata import HttpFetch, MetadataCache
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import StateStore
 from sidecar.policies import build_policies
 from sidecar.proxy.forwarder import Forwarder, ProxySettings
 from sidecar.reference.profile import ReferenceProfile, load_reference, save_reference
 from sidecar.signals.status import StatusSources
+from sidecar.signals.traffic import RequestStats
 
 log = logging.getLogger("sidecar")
 
@@ -47,7 +51,8 @@ class Runtime:
             a.name.encode("latin-1") for a in self.policies.attributes if a.source == "header"
         )
         self.telemetry = Telemetry.create(os.environ if environ is None else environ)
-        self.http_metrics = HttpMetrics(self.telemetry)
+        self.request_stats = RequestStats(DURATION_BUCKETS)
+        self.http_metrics = HttpMetrics(self.telemetry, self.request_stats)
         self.capture = Capture(
             Sampler(
                 SamplingPolicy(
@@ -60,6 +65,18 @@ class Runtime:
             queue_size=settings.queue_size,
             extra_headers=header_attributes,
         )
+        # The exporter's feature cap and fleet-mergeable bin counts see every analysed batch.
+        self.feature_export = FeatureExport(
+            max_features=settings.max_features,
+            bin_features=self.policies.bin_features,
+            allow=None
+            if self.policies.metric_features is None
+            else list(self.policies.metric_features),
+        )
+        # Fetched in the analysis thread on a model's first v2 payload, never on the event loop.
+        self.model_metadata = MetadataCache(
+            HttpFetch(self.upstream, host_header=settings.upstream_host_header)
+        )
         self.monitor = Monitor(
             MonitorOptions(
                 protocol=None if settings.protocol == "auto" else settings.protocol,
@@ -70,6 +87,8 @@ class Runtime:
             ),
             reference=reference,
             bootstrap=bootstrap,
+            observers=(self.feature_export,),
+            metadata=self.model_metadata,
         )
         self.worker = AnalysisWorker(
             self.capture,
@@ -91,12 +110,15 @@ class Runtime:
         )
         self.status_sources = StatusSources(
             self.monitor,
-            self.http_metrics.stats,
+            self.request_stats,
             self.capture,
             self.worker,
             settings.analysis_cpu_share,
         )
-        register_analysis_metrics(self.telemetry, self)
+        self.analysis_metrics = register_analysis_metrics(
+            self.telemetry,
+            ExportSources(self.status_sources, self.feature_export, self.model_metadata.fetches),
+        )
         self.state_store = StateStore(settings.state_dir) if settings.state_dir else None
         if bootstrap and settings.state_dir:
             self.monitor.on_reference.append(self._save_bootstrapped)
@@ -113,10 +135,21 @@ class Runtime:
         await self.forwarder.startup()
         self.worker.start()
 
-    async def shutdown(self) -> None:
-        """Stop background work, close connections, flush telemetry."""
+    async def shutdown(self, deadline: float | None = None) -> None:
+        """Stop background work, close connections, flush telemetry.
+
+        Runs once the listeners have drained. The analysis queue is emptied first (until the
+        monotonic `deadline`, by default 10 s from now), so the snapshot holds every pair the
+        drain answered; what is still queued at the deadline is counted as dropped (`shutdown`)
+        and logged.
+        """
         await self.forwarder.shutdown()
+        left = (time.monotonic() + 10.0 if deadline is None else deadline) - time.monotonic()
+        if not await asyncio.to_thread(self.worker.wait_idle, max(left, 0.5)):
+            lost = self.capture.discard("shutdown")
+            log.warning("%d sampled pairs were not analysed before the grace period ended", lost)
         self.worker.stop()
+        self.analysis_metrics.stop()
         if self._snapshots is not None:
             self._snapshots.cancel()
         if self.state_store is not None:

@@ -1,8 +1,13 @@
 """Process wiring: two uvicorn listeners (proxy and admin) on one event loop, and shutdown.
 
 SIGTERM or SIGINT stops both listeners from accepting, lets in-flight requests finish for up to
-the grace period (default 25 s), flushes telemetry and exits 0. The listeners' sockets are bound
-before serving, so a port of 0 picks a free port and `bound_ports` tells which.
+the grace period (default 25 s), lets the analysis queue empty within what is left of it, saves
+the state snapshot, flushes telemetry and exits 0. The listeners' sockets are bound before
+serving, so a port of 0 picks a free port and `bound_ports` tells which. A socket that cannot be
+bound raises `ListenError` naming the address and port ("cannot listen on 0.0.0.0:8000: address
+already in use"); the proxy and admin listeners on one port are refused before either is bound.
+Start-up and shutdown are logged once each, by the logger "sidecar" (uvicorn's per-listener
+lifecycle lines, which came twice, are filtered out).
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 
 from sidecar.admin import build_admin_app
-from sidecar.config import Settings
+from sidecar.config import ConfigError, Settings
 from sidecar.runtime import Runtime
 
 log = logging.getLogger("sidecar")
@@ -37,6 +43,51 @@ collection of about 3 ms every several seconds. (A threshold of 50,000 let analy
 pile up into 37-74 ms pauses.)"""
 
 
+UVICORN_LIFECYCLE = (
+    "Started server process",
+    "Waiting for application",
+    "Application startup",
+    "Shutting down",
+    "Waiting for connections to close",
+    "Waiting for background tasks",
+    "Finished server process",
+)
+"""Prefixes of uvicorn's info lines that each listener logs (so twice); the sidecar logs its own."""
+
+
+class ListenError(OSError):
+    """A listening socket could not be bound; the message names the address and the port."""
+
+
+class _OneLifecycle(logging.Filter):
+    """Drops uvicorn's per-listener start-up and shutdown info lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno <= logging.INFO and str(record.msg).startswith(UVICORN_LIFECYCLE)
+        )
+
+
+def _quiet_uvicorn_lifecycle() -> None:
+    """Install `_OneLifecycle` on uvicorn's logger once per process."""
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _OneLifecycle) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_OneLifecycle())
+
+
+def check_listeners(settings: Settings) -> None:
+    """Refuse a proxy and an admin listener on one address and port (ConfigError)."""
+    port, admin = settings.port, settings.admin_port
+    if port == 0 or port != admin:
+        return
+    hosts = {settings.host, settings.effective_admin_host}
+    if len(hosts) == 1 or hosts & {"0.0.0.0", "::", ""}:
+        raise ConfigError(
+            f"--admin-port={admin} is the same as --port={port}: the proxy and the admin "
+            f"listener need different ports (the admin default is 9464)"
+        )
+
+
 class _Server(uvicorn.Server):
     """A uvicorn server whose signals are handled by `SidecarProcess`, not by itself."""
 
@@ -50,8 +101,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        raise ListenError(exc.errno, f"cannot listen on {where}: {reason}") from exc
     sock.set_inheritable(True)
     return sock
 
@@ -60,10 +117,16 @@ class SidecarProcess:
     """The sidecar: proxy listener, admin listener, runtime; `run()` blocks until stopped."""
 
     def __init__(self, settings: Settings) -> None:
+        check_listeners(settings)
+        _quiet_uvicorn_lifecycle()
         self.settings = settings
         self.runtime = Runtime(settings)
         self.proxy_socket = bind_socket(settings.host, settings.port)
-        self.admin_socket = bind_socket(settings.effective_admin_host, settings.admin_port)
+        try:
+            self.admin_socket = bind_socket(settings.effective_admin_host, settings.admin_port)
+        except OSError:
+            self.proxy_socket.close()
+            raise
         common: dict[str, Any] = {
             "lifespan": "off",
             "access_log": False,
@@ -80,6 +143,7 @@ class SidecarProcess:
         self.admin = _Server(uvicorn.Config(build_admin_app(self.runtime), loop="none", **common))
         self.started = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping_at: float | None = None
 
     @property
     def bound_ports(self) -> tuple[int, int]:
@@ -88,6 +152,8 @@ class SidecarProcess:
 
     def stop(self) -> None:
         """Ask both listeners to stop gracefully (thread-safe)."""
+        if self.stopping_at is None:
+            self.stopping_at = time.monotonic()
         self.proxy.should_exit = True
         self.admin.should_exit = True
 
@@ -111,15 +177,16 @@ class SidecarProcess:
             self.started.set()
             await asyncio.gather(*tasks)
         finally:
-            await self.runtime.shutdown()
+            log.info("shutting down: listeners closed, in-flight requests done; analysing the rest")
+            # Drain, then analysis, then the snapshot: all within one grace period.
+            since = time.monotonic() if self.stopping_at is None else self.stopping_at
+            await self.runtime.shutdown(since + self.settings.grace_period)
             self.proxy_socket.close()
             self.admin_socket.close()
+            log.info("stopped")
 
     def run(self) -> None:
         """Serve in this (main) thread with signal handling, using uvloop when available."""
-        # GC thresholds stay at the defaults: with analysis on, a 50,000 gen-0 threshold made
-        # each young collection scan the queued pairs and took 37-74 ms (p99 at 500 req/s: 39 ms
-        # vs 4-6 ms with the defaults, measured with bench/proxy_bench.py's paced client).
         # The analysis thread shares the GIL with the event loop: a 1 ms switch interval (default
         # 5 ms) bounds how long a sketch update can hold a proxied request back.
         sys.setswitchinterval(0.001)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 FloatArray = npt.NDArray[np.float64]
 Sampler = Callable[[np.random.Generator, int, float], FloatArray]
@@ -60,3 +61,19 @@ def categories(n: int, shift: float = 0.0, seed: int = 0, levels: int = 8) -> li
     weights = 1.0 / np.arange(1, levels + 1) ** (1.0 - shift)
     names = [f"c{i}" for i in range(levels)]
     return [names[i] for i in rng.choice(levels, n, p=weights / weights.sum())]
+
+
+def assert_close(got: object, want: object) -> None:
+    """Equal structures with floats equal to 1e-9 relative (sums merge in another order)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys()
+        for key in want:
+            assert_close(got[key], want[key])
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            assert_close(a, b)
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+    else:
+        assert got == want

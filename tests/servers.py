@@ -131,6 +131,8 @@ def _score(row: object) -> float | int:
 
 
 async def _predict(request: Request) -> Response:
+    # `?delay=S` answers after S seconds (requests in flight at a SIGTERM).
+    await asyncio.sleep(float(request.query_params.get("delay", "0")))
     payload = await request.json()
     rows = payload.get("instances", [])
     return JSONResponse({"predictions": [_score(r) for r in rows]})

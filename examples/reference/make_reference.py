@@ -3,11 +3,14 @@
     python examples/reference/make_reference.py --out /tmp/ref
     # -> /tmp/ref/train.csv (5,000 rows) and /tmp/ref/reference.json
 
-The CSV holds the seven features, the true `label` and the model's `predicted` class; the profile
-is built exactly as a user would for their own training file:
+The CSV holds the seven features, the true `label`, the model's `predicted` class and its `score`
+(P(class 1)); the profile is built exactly as a user would for their own training file:
 
     sidecar profile train.csv -o reference.json --target label --prediction predicted \
-        --categorical region channel group predicted
+        --probability score --categorical region channel group predicted
+
+With `--probability` the profile also holds a calibration map, the reference's realised figures
+and its scores, so the sidecar estimates performance before labels arrive (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sidecar.demo.model import (
     CATEGORICAL,
     LABEL,
     PREDICTION,
+    SCORE,
     SENSITIVE,
     reference_columns,
     training_data,
@@ -51,7 +55,7 @@ def main() -> int:
     return sidecar(
         [
             "profile", str(data), "-o", str(args.out / "reference.json"), "--quiet",
-            "--target", LABEL, "--prediction", PREDICTION,
+            "--target", LABEL, "--prediction", PREDICTION, "--probability", SCORE,
             "--categorical", *CATEGORICAL, SENSITIVE, PREDICTION,
         ]
     )  # fmt: skip

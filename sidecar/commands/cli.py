@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from sidecar import __version__
-from sidecar.config import OPTIONS, ConfigError, load_settings
+from sidecar.config import OPTIONS, ConfigError, Option, load_settings
 from sidecar.logs import configure_logging
 
 COMMAND_MODULES = (
@@ -25,11 +25,11 @@ COMMAND_MODULES = (
 """Modules with `register(subparsers)` and `run(args) -> int`, one per subcommand."""
 
 GROUP_TITLES = {
+    "general": "general (config file and logging)",
     "proxy": "proxying",
     "admin": "admin listener",
     "capture": "capture and sampling",
     "analysis": "analysis",
-    "logging": "logging",
 }
 
 RUN_EPILOG = """\
@@ -57,20 +57,26 @@ def _add_run(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    groups: dict[str, argparse._ArgumentGroup] = {}
+    groups = {key: parser.add_argument_group(title) for key, title in GROUP_TITLES.items()}
     for option in OPTIONS:
-        group = groups.get(option.group)
-        if group is None:
-            group = groups[option.group] = parser.add_argument_group(GROUP_TITLES[option.group])
-        default = "" if option.default is None else f" (default: {option.default})"
-        group.add_argument(
-            option.flag,
-            dest=option.key,
-            default=None,
-            metavar=option.key.upper(),
-            help=f"{option.help}{default}; env {option.env}",
-        )
+        _add_option(groups[option.group], option)
     parser.set_defaults(handler=_run)
+
+
+def _add_option(group: argparse._ArgumentGroup, option: Option) -> None:
+    """One `run` flag: booleans take no value, choices are listed, help names the env var."""
+    shown = str(option.default).lower() if option.is_flag else option.default
+    default = "" if option.default is None else f" (default: {shown})"
+    text = f"{option.help}{default}; env {option.env}"
+    if option.is_flag:
+        # --flag / --no-flag; None when absent so environment and file still apply.
+        group.add_argument(
+            option.flag, dest=option.key, default=None, action=argparse.BooleanOptionalAction,
+            help=text,
+        )  # fmt: skip
+        return
+    metavar = "{" + ",".join(option.choices) + "}" if option.choices else option.key.upper()
+    group.add_argument(option.flag, dest=option.key, default=None, metavar=metavar, help=text)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -86,8 +92,8 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"sidecar: cannot listen: {exc.strerror} ({exc})", file=sys.stderr)
+    except OSError as exc:  # ListenError names the address and the port
+        print(f"sidecar: {exc.strerror or exc}", file=sys.stderr)
         return 1
     proxy_port, admin_port = process.bound_ports
     logging.getLogger("sidecar").info(

@@ -24,16 +24,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 import yaml
 
-from sidecar.config import load_settings
+from sidecar.config import ConfigError, load_settings
 from sidecar.demo.model import (
     CATEGORICAL,
     LABEL,
     PREDICTION,
+    SCORE,
     SENSITIVE,
     reference_columns,
     training_data,
@@ -105,7 +106,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_WINDOW_SECONDS,
         help="analysis window length (default 10, so drift shows up fast)",
     )
-    number("--no-tty", action="store_true", help="print plain summaries instead of a live table")
+    number(
+        "--no-tty",
+        action="store_true",
+        help="print plain summaries instead of a live table (the default when stdout is not a "
+        "terminal, e.g. `sidecar demo > demo.log`)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -113,7 +119,10 @@ def write_demo_files(directory: Path) -> tuple[Path, Path]:
     """Train the model's data, write the reference profile and the config file; (ref, config)."""
     batch, model = training_data()
     builder = ProfileBuilder(
-        categorical=[*CATEGORICAL, SENSITIVE, PREDICTION], target=LABEL, prediction=PREDICTION
+        categorical=[*CATEGORICAL, SENSITIVE, PREDICTION],
+        target=LABEL,
+        prediction=PREDICTION,
+        probability=[SCORE],
     )
     builder.add(reference_columns(batch, model))
     reference = directory / "reference.json"
@@ -212,6 +221,11 @@ class AdminPoller:
         )
 
 
+def plain_output(args: argparse.Namespace, stream: TextIO) -> bool:
+    """Plain lines (no ANSI escapes) when asked, or when the output is not a terminal."""
+    return bool(args.no_tty) or not stream.isatty()
+
+
 async def _show(
     args: argparse.Namespace, proxy: str, admin: str, urls: list[str], stop: asyncio.Event
 ) -> None:
@@ -221,14 +235,15 @@ async def _show(
     )
     sender = asyncio.ensure_future(traffic.run(stop))
     poller = AdminPoller(admin)
-    every = DEFAULT_PLAIN_EVERY if args.no_tty else DEFAULT_REFRESH
+    plain = plain_output(args, sys.stdout)
+    every = DEFAULT_PLAIN_EVERY if plain else DEFAULT_REFRESH
     timeout = aiohttp.ClientTimeout(total=5)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
             state = await poller.poll(session, traffic)
-            text = render_plain(state) if args.no_tty else render_table(state, urls)
+            text = render_plain(state) if plain else render_table(state, urls)
             sys.stdout.write(text)
             sys.stdout.flush()
     stats = await sender
@@ -253,7 +268,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit status."""
     for name in ("port", "admin_port", "model_port"):
         if not 0 <= getattr(args, name) <= 65535:
-            print(f"sidecar demo: --{name.replace('_', '-')}={getattr(args, name)} is not a port")
+            print(
+                f"sidecar demo: --{name.replace('_', '-')}={getattr(args, name)} is not a port",
+                file=sys.stderr,
+            )
             return 2
     if not args.rate > 0 or args.window_seconds < 1:
         print(
@@ -268,9 +286,16 @@ def run(args: argparse.Namespace) -> int:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sidecar-demo-")))
             model = stack.enter_context(running_model(args.model_port))
             proxy, admin = stack.enter_context(running_sidecar(args, model, workdir))
-        except OSError as exc:
-            print(f"sidecar demo: cannot listen: {exc}", file=sys.stderr)
+        except OSError as exc:  # ListenError names the address and the port
+            print(
+                f"sidecar demo: {exc.strerror or exc}; choose free ports with --port, "
+                "--admin-port and --model-port (0 picks one)",
+                file=sys.stderr,
+            )
             return 1
+        except ConfigError as exc:
+            print(f"sidecar demo: {exc}", file=sys.stderr)
+            return 2
         urls = [
             f"model server: {model}  (v1 /v1/models/credit:predict, v2 /v2/models/credit/infer)",
             f"proxy:        {proxy}",

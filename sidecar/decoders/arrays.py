@@ -15,7 +15,7 @@ from itertools import chain
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.records import Value
+from sidecar.records import BOOLEAN_TEXT, Value
 
 MAX_DIMS = 32
 """Deepest list nesting turned into an array; deeper input is not numeric here."""
@@ -33,7 +33,7 @@ def to_value(value: object) -> Value:
     if kind is int:
         return int_to_float(value)  # type: ignore[arg-type]
     if kind is bool:
-        return "true" if value else "false"
+        return BOOLEAN_TEXT[value]  # type: ignore[index]
     return None
 
 

@@ -27,6 +27,8 @@ DEFAULT_L2 = 1e-3
 MODEL_NAME = "credit"
 LABEL = "label"
 PREDICTION = "predicted"
+SCORE = "score"
+"""The reference's P(class 1) column: the profile calibrates on it and keeps its confidence."""
 NUMERIC = ("age", "income", "debt_ratio", "tenure_months")
 CATEGORICAL = ("region", "channel")
 SENSITIVE = "group"
@@ -198,11 +200,13 @@ def training_data(
 
 
 def reference_columns(batch: Batch, model: LogisticModel) -> dict[str, list[Any]]:
-    """Training columns as a profile file would hold them: features, label and prediction."""
+    """Training columns as a profile file would hold them: features, label, prediction, score."""
     columns: dict[str, list[Any]] = {
         name: values.tolist() for name, values in batch.columns.items()
     }
     columns[LABEL] = batch.labels.tolist()
     # Predicted classes as the decoders report them: the argmax index as a string.
-    columns[PREDICTION] = model.predict_proba(batch.columns).argmax(axis=1).astype(str).tolist()
+    probabilities = model.predict_proba(batch.columns)
+    columns[PREDICTION] = probabilities.argmax(axis=1).astype(str).tolist()
+    columns[SCORE] = probabilities[:, 1].tolist()
     return columns

@@ -30,46 +30,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from sidecar import statistics as st
+from sidecar.deciles import BIN_LABELS, slot_labels
+from sidecar.policies import DEFAULT_BIN_FEATURES
 from sidecar.reference.profile import ColumnProfile, ReferenceProfile
+from sidecar.sketches.binned import slot_of
 from sidecar.sketches.values import ColumnData, split_column
 
 DEFAULT_MAX_FEATURES = 100
-DEFAULT_BIN_FEATURES = 50
 DEFAULT_MAX_REFUSED = 1024
-BIN_LABELS: tuple[str, ...] = (*(str(i) for i in range(10)), "under", "over")
-_UNDER, _OVER, _TOP = 10, 11, 9
 
 IntArray = npt.NDArray[np.int64]
-
-
-def slot_labels(profile: ColumnProfile) -> npt.NDArray[np.intp]:
-    """For each fine slot of a numeric profile, the index in `BIN_LABELS` of its bin."""
-    if profile.kind != "numeric" or len(profile.counts) < 3:
-        raise ValueError(f"decile bins need a numeric profile with bins, got {profile.kind!r}")
-    reference = np.asarray(profile.counts, dtype=np.float64)
-    ends = st.decile_boundaries(reference)
-    slots = np.arange(reference.size)
-    group = np.searchsorted(ends, slots, side="left")
-    # The highest group is "9" whatever the number of groups, so "over" always folds into it.
-    labels = np.where(group == ends.size - 1, _TOP, group).astype(np.intp)
-    labels[0], labels[-1] = _UNDER, _OVER
-    return labels
-
-
-def reference_fractions(profile: ColumnProfile) -> dict[str, float]:
-    """The reference's share of each of the 12 bins (0 for empty ones)."""
-    counts = np.asarray(profile.counts, dtype=np.float64)
-    total = float(counts.sum()) or 1.0
-    per_bin = np.bincount(slot_labels(profile), weights=counts, minlength=len(BIN_LABELS))
-    return {label: float(v) / total for label, v in zip(BIN_LABELS, per_bin, strict=True)}
-
-
-def _slots(edges: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
-    """Fine slot of each value, as `sketches.binned.BinnedCounts.slot_of` assigns it."""
-    index = np.searchsorted(edges, values, side="right")
-    index[values == edges[-1]] = edges.size - 1
-    return index
 
 
 @dataclass
@@ -153,7 +123,7 @@ class FeatureExport:
                 binning = self._rebin(model, name, profile)
             numbers = split_column(values).numbers
             if numbers.size:
-                labels = binning.labels[_slots(binning.edges, numbers)]
+                labels = binning.labels[slot_of(binning.edges, numbers)]
                 binning.counts += np.bincount(labels, minlength=len(BIN_LABELS))
 
     def _admit(self, model: ModelFeatures, names: Iterable[str]) -> None:

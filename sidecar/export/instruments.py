@@ -1,10 +1,19 @@
 """Analysis metrics: drift, quality, performance, fairness, capture and status as instruments.
 
-Observable instruments on the sidecar's meter provider; their callbacks read one `Points`
-snapshot built from the monitor, capture, worker and status at collection time. The snapshot is
-cached for `DEFAULT_CACHE_SECONDS` (0.5 s), so the ~30 callbacks of one scrape (or one OTLP
-export) compute drift once. Window figures describe the **current window**; names, labels and
-meanings are catalogued in docs/metrics.md.
+Observable instruments on the sidecar's meter provider. Their callbacks read two caches:
+- counters (capture, decode errors, feedback, prediction store): cheap, re-read when older than
+  `DEFAULT_CACHE_SECONDS` (0.5 s), so the ~30 callbacks of one collection read them once;
+- window figures (a drift, quality and outcome report per model, and the status): computed by
+  `WindowPointsRefresher` in a thread of its own, never on the event loop and never by more than
+  one thread at once. A collection that finds them older than 0.5 s asks for a new set and
+  waits for it at most `DEFAULT_WAIT_SECONDS` (0.5 s), then serves the last complete set;
+  `sidecar.analysis.report_age` says how old the served set is. A new set starts no sooner than
+  the last one took to compute after it finished, so this work uses at most half a core even
+  when a report takes seconds (40 models x 13,000 features): a scrape stays well under the SDK's
+  10 s collection timeout whatever the state's size.
+
+Window figures describe the **current window**; names, labels and meanings are catalogued in
+docs/metrics.md.
 
 Cardinality: per model (at most 16, see `sidecar.monitor`) at most `max_features` features
 (`sidecar.export.features`), label values cut to `MAX_LABEL_LENGTH` (128) printable characters,
@@ -14,6 +23,7 @@ few hundred model- and process-level series.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,14 +33,21 @@ from typing import TYPE_CHECKING
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from sidecar import __version__
-from sidecar.export.features import FeatureExport
-from sidecar.export.points import Points, collect_points
+from sidecar.export.points import (
+    Attributes,
+    ExportSources,
+    Points,
+    counter_points,
+    window_points,
+)
 
 if TYPE_CHECKING:
     from sidecar.export.telemetry import Telemetry
-    from sidecar.runtime import Runtime
+
+log = logging.getLogger("sidecar.export")
 
 DEFAULT_CACHE_SECONDS = 0.5
+DEFAULT_WAIT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     _i("sidecar.capture.sampled", "counter", "{request}", "Requests sampled for analysis."),
     _i("sidecar.capture.dropped", "counter", "{pair}", "Sampled pairs not analysed, by reason."),
     _i("sidecar.decode.errors", "counter", "{payload}", "Undecodable payloads."),
+    _i("sidecar.model_metadata.fetches", "counter", "{fetch}", "Model metadata fetches."),
     _i("sidecar.capture.sampling_rate_ratio", "gauge", "1", "Effective sampling rate."),
     _i("sidecar.capture.queue_depth", "gauge", "{pair}", "Pairs waiting for analysis."),
     _i("sidecar.analysis.cpu_ratio", "gauge", "1", "Analysis CPU time per wall second."),
@@ -70,7 +88,10 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     _i("sidecar.unexpected_features", "gauge", "{feature}", "Unexpected feature names."),
     _i("sidecar.payload_error_ratio", "gauge", "1", "Share of empty or undecodable payloads."),
     _i("sidecar.model.performance", "gauge", "", "Realised performance from labels."),
-    _i("sidecar.model.estimated_accuracy_ratio", "gauge", "1", "Mean max probability."),
+    _i("sidecar.model.estimated_accuracy_ratio", "gauge", "1", "Label-free accuracy estimate."),
+    _i("sidecar.model.estimated_performance", "gauge", "", "Label-free performance estimate."),
+    _i("sidecar.model.estimated_performance_bound", "gauge", "", "95% band of the estimate."),
+    _i("sidecar.model.estimation_error", "gauge", "", "Estimate minus realised figure."),
     _i("sidecar.model.low_confidence_ratio", "gauge", "1", "Share of low-confidence rows."),
     _i("sidecar.model.labelled_rows", "gauge", "{row}", "Labelled rows in the window."),
     _i("sidecar.feedback.labels", "counter", "{label}", "Labels posted, by outcome."),
@@ -79,33 +100,119 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     _i("sidecar.fairness.group_rate_ratio", "gauge", "1", "Per-group rates."),
     _i("sidecar.fairness.gap", "gauge", "", "Fairness gaps between groups."),
     _i("sidecar.status", "gauge", "", "0 ok, 1 warning, 2 critical, -1 unknown."),
+    _i("sidecar.analysis.report_age", "gauge", "s", "Age of the window figures served."),
 )
 
 
-class AnalysisMetrics:
-    """Builds the analysis points of a runtime, cached briefly across one collection."""
+class WindowPointsRefresher:
+    """Computes the window points in its own thread, on demand, at most half of the time."""
 
     def __init__(
         self,
-        runtime: Runtime,
-        export: FeatureExport,
+        compute: Callable[[float], Points],
+        clock: Callable[[], float] = time.time,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    ) -> None:
+        self._compute = compute
+        self._clock = clock
+        self._wait = wait_seconds
+        self._cond = threading.Condition()
+        self._points: Points = {}
+        self._at = -float("inf")
+        self._wanted = False
+        self._deadline = 0.0
+        self._not_before = 0.0
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def get(self, max_age: float) -> tuple[Points, float]:
+        """The newest complete points and their time; asks for new ones when older than max_age."""
+        with self._cond:
+            now = self._clock()
+            if now - self._at < max_age:
+                return self._points, self._at
+            if not self._wanted:
+                self._wanted = True
+                self._deadline = now + self._wait
+                self._start()
+                self._cond.notify_all()
+            # Every caller of one collection waits for the same deadline, not 0.5 s each.
+            while self._wanted and not self._stopped:
+                left = self._deadline - self._clock()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return self._points, self._at
+
+    def stop(self) -> None:
+        """Stop the thread (it finishes the set it is computing, if any)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sidecar-metrics", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._wanted and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                pause = self._not_before - self._clock()
+            if pause > 0:
+                time.sleep(pause)
+            started = self._clock()
+            try:
+                points = self._compute(started)
+            except Exception:  # a failed report never fails a scrape: the last set stays
+                log.exception("computing the window metrics failed")
+                points = None
+            finished = self._clock()
+            with self._cond:
+                if points is not None:
+                    self._points, self._at = points, started
+                self._wanted = False
+                self._not_before = finished + (finished - started)
+                self._cond.notify_all()
+
+
+class AnalysisMetrics:
+    """Serves the analysis points of a sidecar's sources to the instrument callbacks."""
+
+    def __init__(
+        self,
+        sources: ExportSources,
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         clock: Callable[[], float] = time.time,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
     ) -> None:
-        self.runtime = runtime
-        self.export = export
+        self.sources = sources
         self.cache_seconds = cache_seconds
         self.clock = clock
+        self.windows = WindowPointsRefresher(
+            lambda now: window_points(sources, now), clock, wait_seconds
+        )
         self._lock = threading.Lock()
         self._points: Points = {}
         self._at = -float("inf")
 
     def points(self) -> Points:
-        """The current points, recomputed when the cached ones are older than the cache time."""
+        """The current points: fresh counters, and the newest complete window figures."""
         with self._lock:
             now = self.clock()
             if now - self._at >= self.cache_seconds:
-                self._points = collect_points(self.runtime, self.export, now)
+                windows, at = self.windows.get(self.cache_seconds)
+                no_labels: Attributes = {}
+                age = [(max(0.0, now - at), no_labels)] if at > -float("inf") else []
+                self._points = {
+                    **windows,
+                    **counter_points(self.sources),
+                    "sidecar.analysis.report_age": age,
+                }
                 self._at = now
             return self._points
 
@@ -117,17 +224,14 @@ class AnalysisMetrics:
 
         return observe
 
+    def stop(self) -> None:
+        """Stop computing window figures."""
+        self.windows.stop()
 
-def register_analysis_metrics(telemetry: Telemetry, runtime: Runtime) -> AnalysisMetrics:
+
+def register_analysis_metrics(telemetry: Telemetry, sources: ExportSources) -> AnalysisMetrics:
     """Register the analysis instruments on `telemetry`'s meter provider."""
-    policies = runtime.policies
-    export = FeatureExport(
-        max_features=int(runtime.settings.max_features),
-        bin_features=policies.bin_features,
-        allow=None if policies.metric_features is None else list(policies.metric_features),
-    )
-    runtime.monitor.feature_export = export
-    metrics = AnalysisMetrics(runtime, export)
+    metrics = AnalysisMetrics(sources)
     meter = telemetry.provider.get_meter("sidecar.analysis", __version__)
     for instrument in INSTRUMENTS:
         create = (

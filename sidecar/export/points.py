@@ -1,8 +1,11 @@
-"""The values behind the analysis instruments, read from a running sidecar at one moment.
+"""The values behind the analysis instruments, read from the sidecar's sources at one moment.
 
-`collect_points(runtime, export, now)` returns, per OpenTelemetry instrument name, the list of
-(value, attributes) points to observe. Window figures come from the current window through the
-same functions as the admin API (`sidecar.reports`, `sidecar.drift`), so `/metrics` and
+Two kinds, returned per OpenTelemetry instrument name as lists of (value, attributes):
+`counter_points(sources)` are the cheap process counters (capture, decode errors, feedback, the
+prediction store), read at every collection; `window_points(sources, now)` are the window
+figures (drift, quality, outcomes, status), which cost a report per model and are computed off
+the scrape by `sidecar.export.instruments`. Window figures come from the current window through
+the same functions as the admin API (`sidecar.reports`, `sidecar.drift`), so `/metrics` and
 `/api/v1/drift` agree at the same moment. Features are limited to the exported set of
 `sidecar.export.features`; label values are sanitised by `label`.
 """
@@ -11,26 +14,29 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from sidecar import reports
-from sidecar.deciles import window_quantiles
+from sidecar.capture import DROP_REASONS
+from sidecar.deciles import BIN_LABELS, reference_fractions, window_quantiles
 from sidecar.drift import DriftReport
-from sidecar.export.features import BIN_LABELS, FeatureExport, reference_fractions
+from sidecar.export.features import FeatureExport
 from sidecar.monitor import Monitor
+from sidecar.outcomes.performance import PerformanceReport
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import CHECKS, QualityReport
-from sidecar.signals.status import status_report
+from sidecar.signals.status import StatusSources, status_report
 from sidecar.signals.verdicts import VERDICT_GAUGE
 from sidecar.sketches.column import CategoricalColumnSketch, NumericColumnSketch
 from sidecar.windows import WindowState
 
-if TYPE_CHECKING:
-    from sidecar.runtime import Runtime
-
 MAX_LABEL_LENGTH = 128
 PERFORMANCE_METRICS = (
     "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
     "precision_macro",
     "recall_macro",
     "f1_macro",
@@ -50,10 +56,18 @@ GAP_METRICS = (
     "equalized_odds_difference",
 )
 
-DROP_REASONS = ("too_large", "queue_full", "rate_cap", "incomplete")
-"""Reasons `sidecar.capture` drops a sampled pair for, exported from the start at 0."""
-
 Attributes = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ExportSources:
+    """What the analysis metrics read: the status's sources, the feature export, other counters."""
+
+    status: StatusSources
+    export: FeatureExport
+    metadata_fetches: Mapping[str, int] = field(default_factory=dict)
+
+
 Points = dict[str, list[tuple[float, Attributes]]]
 
 
@@ -65,17 +79,30 @@ def label(value: object) -> str:
     return text[:MAX_LABEL_LENGTH]
 
 
-def collect_points(runtime: Runtime, export: FeatureExport, now: float) -> Points:
-    """Every analysis point of `runtime` at `now`."""
+def counter_points(sources: ExportSources) -> Points:
+    """The process counters: capture, decode errors, feedback and the prediction store."""
     points: Points = defaultdict(list)
-    _capture_points(runtime, points)
-    monitor: Monitor = runtime.monitor
-    counters = monitor.counters()
+    _capture_points(sources, points)
+    counters = sources.status.monitor.counters()
     feedback, entries, evictions = (
         counters.feedback,
         counters.prediction_entries,
         counters.evictions,
     )
+    for outcome in ("matched", "unknown", "duplicate", "invalid"):
+        points["sidecar.feedback.labels"].append((getattr(feedback, outcome), {"outcome": outcome}))
+    points["sidecar.prediction_store.entries"].append((entries, {}))
+    for reason, count in evictions.items():
+        points["sidecar.prediction_store.evictions"].append((count, {"reason": reason}))
+    return dict(points)
+
+
+def window_points(sources: ExportSources, now: float) -> Points:
+    """The window figures of every model at `now`, and the status signals."""
+    points: Points = defaultdict(list)
+    monitor: Monitor = sources.status.monitor
+    export = sources.export
+    counters = monitor.counters()
     computed: dict[str, reports.ModelReports] = {}
     for name, state in counters.models:
         found = computed[name] = reports.model_reports(monitor, name, "current", now)
@@ -84,32 +111,29 @@ def collect_points(runtime: Runtime, export: FeatureExport, now: float) -> Point
         _bin_points(label(name), export, state, exported, points)
         _quality_points(found.quality, name, exported, points)
         _outcome_points(found.outcome, name, points)
-    for outcome in ("matched", "unknown", "duplicate", "invalid"):
-        points["sidecar.feedback.labels"].append((getattr(feedback, outcome), {"outcome": outcome}))
-    points["sidecar.prediction_store.entries"].append((entries, {}))
-    for reason, count in evictions.items():
-        points["sidecar.prediction_store.evictions"].append((count, {"reason": reason}))
     shared = computed.get(counters.busiest) if counters.busiest is not None else None
-    for signal in status_report(runtime.status_sources, now, computed=shared).signals:
+    for signal in status_report(sources.status, now, computed=shared).signals:
         points["sidecar.status"].append(
             (VERDICT_GAUGE[signal.verdict], {"signal": label(signal.name)})
         )
     return dict(points)
 
 
-def _capture_points(runtime: Runtime, points: Points) -> None:
-    capture = runtime.capture
+def _capture_points(sources: ExportSources, points: Points) -> None:
+    capture = sources.status.capture
     points["sidecar.capture.requests"].append((capture.seen, {}))
     points["sidecar.capture.sampled"].append((capture.sampled, {}))
     dropped = {reason: 0 for reason in DROP_REASONS} | dict(capture.dropped)
     for reason, count in dropped.items():
         points["sidecar.capture.dropped"].append((count, {"reason": label(reason)}))
-    for (protocol, reason), count in runtime.monitor.counters().decode_errors.items():
+    for (protocol, reason), count in sources.status.monitor.counters().decode_errors.items():
         attributes = {"protocol": label(protocol), "reason": label(reason)}
         points["sidecar.decode.errors"].append((count, attributes))
+    for outcome, count in list(sources.metadata_fetches.items()):
+        points["sidecar.model_metadata.fetches"].append((count, {"outcome": label(outcome)}))
     points["sidecar.capture.sampling_rate_ratio"].append((capture.sampler.effective_rate, {}))
     points["sidecar.capture.queue_depth"].append((capture.depth, {}))
-    points["sidecar.analysis.cpu_ratio"].append((runtime.worker.cpu_share, {}))
+    points["sidecar.analysis.cpu_ratio"].append((sources.status.worker.cpu_share, {}))
 
 
 def _exported(export: FeatureExport, state: object, report: DriftReport) -> list[str]:
@@ -207,6 +231,7 @@ def _outcome_points(outcome: OutcomeSnapshot, name: str, points: Points) -> None
             (performance.low_confidence_share, {"model": model})
         )
     points["sidecar.model.labelled_rows"].append((performance.labelled_rows, {"model": model}))
+    _estimate_points(performance, model, points)
     if outcome.fairness is None:
         return
     for attribute in outcome.fairness.attributes:
@@ -221,3 +246,16 @@ def _outcome_points(outcome: OutcomeSnapshot, name: str, points: Points) -> None
                 if value is not None:
                     attributes = {**base, "group": label(group.group), "metric": metric}
                     points["sidecar.fairness.group_rate_ratio"].append((value, attributes))
+
+
+def _estimate_points(performance: PerformanceReport, model: str, points: Points) -> None:
+    """The label-free estimate with its band, and estimate - realised once labels arrived."""
+    for metric, figure in (performance.estimated or {}).items():
+        attributes = {"model": model, "metric": metric}
+        points["sidecar.model.estimated_performance"].append((figure["value"], attributes))
+        for bound in ("low", "high"):
+            band = {**attributes, "bound": bound}
+            points["sidecar.model.estimated_performance_bound"].append((figure[bound], band))
+    for metric, error in (performance.estimation_error or {}).items():
+        attributes = {"model": model, "metric": metric}
+        points["sidecar.model.estimation_error"].append((error, attributes))

@@ -199,7 +199,7 @@ class HttpMetrics:
     collection time. Everything is exported through the same readers.
     """
 
-    def __init__(self, telemetry: Telemetry) -> None:
+    def __init__(self, telemetry: Telemetry, stats: RequestStats | None = None) -> None:
         meter = telemetry.provider.get_meter("sidecar.proxy", __version__)
         fast = telemetry.fast
         self.tracer = telemetry.tracer
@@ -273,7 +273,8 @@ class HttpMetrics:
             unit="{response}",
             description="Responses by status class.",
         )
-        self.stats = RequestStats(DURATION_BUCKETS)
+        # The status signals' traffic counts, owned by the runtime and fed from here.
+        self.stats = stats
 
     def _observe_active(self, options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(n, {"http.request.method": m}) for m, n in self.in_flight.items()]
@@ -319,7 +320,8 @@ class HttpMetrics:
             self.error_counts[error_kind if error_kind in _KINDS else "other"] += 1
         if status:
             self.class_counts[min(status // 100, 5)] += 1
-        self.stats.record(time.time(), status, duration, error_kind == "timeout")
+        if self.stats is not None:
+            self.stats.record(time.time(), status, duration, error_kind == "timeout")
 
 
 _METHODS = frozenset(

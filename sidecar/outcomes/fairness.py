@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from sidecar.outcomes.performance import OTHER
+from sidecar.outcomes.labels import OTHER
 
 DEFAULT_MAX_GROUPS = 20
 DEFAULT_MIN_GROUP_SIZE = 30

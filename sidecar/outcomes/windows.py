@@ -17,6 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar.outcomes.calibration import OutcomeProfile
+from sidecar.outcomes.counts import DEFAULT_LOW_CONFIDENCE, DEFAULT_MAX_CLASSES
+from sidecar.outcomes.estimate import record_vectors
 from sidecar.outcomes.fairness import (
     DEFAULT_MAX_GROUPS,
     DEFAULT_MIN_GROUP_SIZE,
@@ -24,19 +27,24 @@ from sidecar.outcomes.fairness import (
     FairnessState,
     fairness_report,
 )
-from sidecar.outcomes.performance import (
+from sidecar.outcomes.labels import (
     CLASSIFICATION,
-    DEFAULT_LOW_CONFIDENCE,
-    DEFAULT_MAX_CLASSES,
-    DEFAULT_MIN_COUNT,
     DEFAULT_THRESHOLD,
+    PROBABILITY,
+    SCORES,
     TASKS,
-    PerformanceReport,
-    PerformanceState,
     apply_threshold,
     class_key,
+    class_position,
+    confidence,
     infer_task,
-    max_probability,
+    is_score,
+)
+from sidecar.outcomes.performance import (
+    DEFAULT_MIN_COUNT,
+    PerformanceReport,
+    PerformanceState,
+    ReferenceContext,
     performance_report,
 )
 from sidecar.outcomes.predictions import MATCHED, JoinOutcome, Probability
@@ -94,6 +102,7 @@ class OutcomeWindows:
         max_groups: int = DEFAULT_MAX_GROUPS,
         min_count: int = DEFAULT_MIN_COUNT,
         min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+        scores: str | None = None,
     ) -> None:
         if not window_seconds > 0:
             raise ValueError(f"window_seconds={window_seconds!r} must be positive")
@@ -101,6 +110,8 @@ class OutcomeWindows:
             raise ValueError(f"task={task!r} is not one of {TASKS}")
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold={threshold!r} is not in [0, 1]")
+        if scores is not None and scores not in SCORES:
+            raise ValueError(f"scores={scores!r} is not one of {SCORES}")
         favourable_key = class_key(favourable)
         if favourable_key is None:
             raise ValueError(f"favourable={favourable!r} is not a class label")
@@ -118,7 +129,20 @@ class OutcomeWindows:
         self.min_count = min_count
         self.min_group_size = min_group_size
         self.late_labels = 0
+        self.scores = scores
+        self.reference: OutcomeProfile | None = None
         self._windows: dict[float, _Window] = {}
+
+    def set_reference(self, reference: OutcomeProfile | None) -> None:
+        """Calibrate later predictions on the reference's maps (None: raw probabilities)."""
+        self.reference = reference
+
+    @property
+    def probabilities(self) -> bool:
+        """Whether single scores, 0.0 and 1.0 included, are probabilities of class 1."""
+        if self.scores is not None:
+            return self.scores == PROBABILITY
+        return self.reference is not None
 
     def window_start(self, now: float) -> float:
         """Start of the window containing `now`."""
@@ -149,7 +173,7 @@ class OutcomeWindows:
         keys: list[str | None] = []
         vectors: list[Probability] = []
         for value, prob in zip(predictions, probs, strict=True):
-            key, prob = apply_threshold(value, prob, self.threshold)
+            key, prob = apply_threshold(value, prob, self.threshold, self.probabilities)
             if key is None and isinstance(prob, tuple) and prob:
                 key = self._class_at(prob.index(max(prob)))
             keys.append(key)
@@ -161,15 +185,13 @@ class OutcomeWindows:
         return names[position] if names is not None and position < len(names) else str(position)
 
     def _position(self, key: str, width: int) -> int | None:
-        if self.class_names is not None:
-            pos = self.class_names.index(key) if key in self.class_names else None
-        else:
-            pos = int(key) if key.isdigit() else None
-        return pos if pos is not None and pos < width else None
+        return class_position(key, width, self.class_names)
 
     def _ensure_task(self, predictions: Sequence[Value]) -> str:
         if self.task is None and any(v is not None for v in predictions):
-            self.task = infer_task(predictions)
+            # Scores known to be probabilities are a classifier's, however many distinct values.
+            scored = self.probabilities and all(v is None or is_score(v, True) for v in predictions)
+            self.task = CLASSIFICATION if scored else infer_task(predictions)
         return self.task or CLASSIFICATION
 
     def record_prediction(
@@ -186,8 +208,10 @@ class OutcomeWindows:
         if window is None or task != CLASSIFICATION:
             return start
         keys, vectors = self._classes(predictions, probabilities)
-        confidences = [max_probability(v) for v in vectors]
+        confidences = [confidence(k, v, self.threshold) for k, v in zip(keys, vectors, strict=True)]
         window.performance.confidence.update([c for c in confidences if c is not None])
+        calibration = None if self.reference is None else self.reference.calibration
+        record_vectors(window.performance.estimate, keys, vectors, self.class_names, calibration)
         if groups is not None and self.attributes:
             window.fairness.update_predictions(groups, keys)
         return start
@@ -223,6 +247,10 @@ class OutcomeWindows:
         ]
         window.performance.classification.update_scores(
             [pos for pos, _ in scored], [v for _, v in scored]
+        )
+        two = [(pos, v) for pos, v in scored if len(v) == 2]
+        window.performance.classification.update_auc(
+            [v[1] for _, v in two], [pos == 1 for pos, _ in two]
         )
         if groups is not None and self.attributes:
             window.fairness.update_labels(groups, keys, true)
@@ -287,6 +315,8 @@ class OutcomeWindows:
             merged.performance.merge(window.performance)
             merged.fairness.merge(window.fairness)
         task = self.task or CLASSIFICATION
+        expected = merged.performance.estimate.expected
+        width = 0 if expected is None else expected.shape[0]
         fairness = None
         if self.attributes and task == CLASSIFICATION:
             fairness = fairness_report(merged.fairness, self.favourable, self.min_group_size)
@@ -294,9 +324,24 @@ class OutcomeWindows:
             window_start=first,
             window_end=current + self.window_seconds,
             windows=len(chosen),
-            performance=performance_report(merged.performance, task, self.min_count),
+            performance=performance_report(
+                merged.performance,
+                task,
+                self.min_count,
+                [self._class_at(k) for k in range(width)],
+                self._context(width),
+            ),
             fairness=fairness,
         )
+
+    def _context(self, width: int) -> ReferenceContext:
+        """The reference's figures and low-confidence share; calibrated if its classes fit."""
+        ref = self.reference
+        if ref is None:
+            return ReferenceContext()
+        share = ref.low_confidence_share(self.low_confidence, self.threshold)
+        fits = width in (0, len(ref.classes))
+        return ReferenceContext(fits, dict(ref.metrics), share, ref.rows if fits else 0)
 
     def merge(self, other: OutcomeWindows) -> None:
         """Add another replica's windows (same configuration) into this one."""

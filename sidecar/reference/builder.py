@@ -14,20 +14,25 @@ uniform sample (by the DKW inequality each edge's rank is within +/-0.2% of its 
 probability >= 99.96%). Memory: 8 MB per numeric column at most (the reservoir), bounded per
 categorical column by the TopK capacity.
 
-Kind: a column listed in `categorical` is categorical; otherwise it is categorical when the first
-chunk holding a non-missing value holds any string, else numeric. Later strings in a numeric
-column, and non-finite numbers, count as `invalid`; numbers in a categorical column become
-categories (`category_key`).
+Kind: a column listed in `categorical` is categorical; otherwise the first chunk holding a
+non-missing value decides: numeric when at most DEFAULT_MAX_BAD_SHARE = 1% of its values are
+text, else categorical. Text in a numeric column (in that chunk or later) and non-finite numbers
+count as `invalid` and are left out of every statistic, as missing cells are; `notes()` gives
+their count and the first one's row for the command to report. Numbers in a categorical column
+become categories (`category_key`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from sidecar.outcomes.labels import DEFAULT_THRESHOLD
 from sidecar.records import Columns
+from sidecar.reference.calibration import OutcomeCollector
 from sidecar.reference.profile import ColumnProfile, ReferenceProfile
 from sidecar.sketches.binned import BinnedCounts
 from sidecar.sketches.categorical import CategoricalCounts, TopK
@@ -38,8 +43,33 @@ DEFAULT_BINS = 100
 DEFAULT_TOP_K = 100
 DEFAULT_SAMPLE_SIZE = 1_000_000
 DEFAULT_BOOTSTRAP_ROWS = 10_000
+DEFAULT_MAX_BAD_SHARE = 0.01
 PREDICTION_COLUMN = "prediction"
 TAIL_LEVELS = np.array([1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3])
+
+
+def infer_kind(column: SplitColumn, max_bad_share: float = DEFAULT_MAX_BAD_SHARE) -> str:
+    """Numeric when at most `max_bad_share` of the present values are text, else categorical."""
+    return "categorical" if len(column.strings) > max_bad_share * column.present else "numeric"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnNote:
+    """What a person should hear about one profiled column's values after pass 1."""
+
+    group: str
+    name: str
+    kind: str
+    inferred: bool
+    """Whether the kind came from the data (not from `categorical=`)."""
+    present: int
+    """Non-missing values seen."""
+    text_in_numeric: int
+    """Text values in a numeric column (counted as invalid, left out like missing)."""
+    numbers_in_categorical: int
+    """Numbers in a categorical column (kept as categories)."""
+    first_text: tuple[int, str] | None
+    """(1-based data row, value) of the first text value in a numeric column."""
 
 
 class _ColumnBuilder:
@@ -57,20 +87,35 @@ class _ColumnBuilder:
         self.categories = 0
         self.binned: BinnedCounts | None = None
         self.counted: CategoricalCounts | None = None
+        self.inferred = kind is None
+        self.text_in_numeric = 0
+        self.numbers_in_categorical = 0
+        self.first_text: tuple[int, str] | None = None
 
     def add(self, column: SplitColumn) -> None:
         """Pass 1: moments, reservoir sample or category summary."""
-        if self.kind is None and (column.numbers.size or column.strings or column.non_finite):
-            self.kind = "categorical" if column.strings else "numeric"
+        if self.kind is None and column.present:
+            self.kind = infer_kind(column)
         self.missing += column.missing
         if self.kind == "categorical":
             values = self._categories(column)
             self.categories += len(values)
+            self.numbers_in_categorical += int(column.numbers.size)
             self.top.add_counts(Counter(values))
             return
+        self.text_in_numeric += len(column.strings)
         self.invalid += column.non_finite + len(column.strings)
         self.moments.update(column.numbers)
         self._reservoir(column.numbers)
+
+    def note(self, group: str, name: str) -> ColumnNote:
+        """This column's `ColumnNote`."""
+        categorical = self.kind == "categorical"
+        present = self.categories if categorical else self.moments.count + self.invalid
+        return ColumnNote(
+            group, name, self.kind or "numeric", self.inferred, present,
+            self.text_in_numeric, self.numbers_in_categorical, self.first_text,
+        )  # fmt: skip
 
     def count(self, column: SplitColumn) -> None:
         """Pass 2: exact counts on the frozen edges or categories."""
@@ -182,6 +227,8 @@ class ProfileBuilder:
         sample_size: int = DEFAULT_SAMPLE_SIZE,
         max_rows: int | None = None,
         seed: int = 0,
+        probability: Sequence[str] = (),
+        threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
         for name, value in (("bins", bins), ("top_k", top_k), ("sample_size", sample_size)):
             if value < 1:
@@ -197,10 +244,12 @@ class ProfileBuilder:
         self.rows = 0
         self._columns: dict[tuple[str, str], _ColumnBuilder] = {}
         self._counting = False
+        self.threshold = threshold
+        self.outcomes = _outcome_collector(target, probability, threshold)
 
     def _route(self, name: str) -> tuple[str, str] | None:
         """Group and name under which a file column is profiled (None when excluded)."""
-        if name in self.exclude:
+        if name in self.exclude or (self.outcomes and name in self.outcomes.probability):
             return None
         if name == self.target:
             return ("target", name)
@@ -210,6 +259,8 @@ class ProfileBuilder:
 
     def add(self, columns: Mapping[str, ColumnData]) -> None:
         """Feed one chunk of a table (pass 1, or pass 2 after `start_counting()`)."""
+        if self.outcomes is not None and not self._counting:
+            self.outcomes.add(columns)
         keyed = {}
         for name, values in columns.items():
             key = self._route(name)
@@ -251,8 +302,14 @@ class ProfileBuilder:
                 self._columns[key] = column
             split = split_column(part)
             column.count(split) if self._counting else column.add(split)
+            if column.kind == "numeric" and split.strings and column.first_text is None:
+                column.first_text = _first_text(part, self.rows)
         if not self._counting:
             self.rows += take
+
+    def notes(self) -> list[ColumnNote]:
+        """Per column: kind, whether inferred, and the values that did not fit that kind."""
+        return [column.note(group, name) for (group, name), column in self._columns.items()]
 
     @property
     def needs_second_pass(self) -> bool:
@@ -286,7 +343,29 @@ class ProfileBuilder:
             rows=self.rows,
             target=target,
             target_name=self.target if target is not None else None,
+            outcomes=None if self.outcomes is None else self.outcomes.fit(self.threshold),
         )
+
+
+def _first_text(values: ColumnData, offset: int) -> tuple[int, str] | None:
+    """(1-based data row, value) of the first text value; only called when there is one."""
+    for index, value in enumerate(values):
+        if isinstance(value, str):
+            return offset + index + 1, value
+    return None
+
+
+def _outcome_collector(
+    target: str | None, probability: Sequence[str], threshold: float
+) -> OutcomeCollector | None:
+    """The collector of labels and probabilities, when probability columns are named."""
+    if not probability:
+        return None
+    if target is None:
+        raise ValueError("probability columns need a target (label) column to calibrate on")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold={threshold!r} is not in [0, 1]")
+    return OutcomeCollector(target, probability)
 
 
 def _rows(columns: Mapping[str, ColumnData]) -> int:

@@ -11,11 +11,14 @@ them. Loading rejects a malformed document with a ValueError naming the field an
 Document shape (version 1):
     {"format": "sidecar-reference", "version": 1, "rows": n,
      "features": {name: column}, "predictions": {name: column}, "target": column | null,
-     "target_name": str | null}
+     "target_name": str | null, "outcomes": outcomes | null}
     column = {"kind": "numeric", "count", "missing", "invalid", "min", "max", "mean", "std",
               "edges": [...], "counts": [...], "sums": [...]}
            | {"kind": "categorical", "count", "missing", "invalid",
               "categories": [[name, count], ...], "other": n}
+    outcomes = {"classes", "calibration": [map | null per class], "threshold", "metrics",
+                "score_counts": [1000 counts], "rows"}   (`sidecar.outcomes.calibration`)
+A version-1 document without `outcomes` (written before it existed) loads with outcomes None.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from sidecar.outcomes.calibration import OutcomeProfile
 from sidecar.sketches.values import FloatArray
 
 FORMAT_NAME = "sidecar-reference"
@@ -173,6 +177,8 @@ class ReferenceProfile:
     target: ColumnProfile | None = None
     target_name: str | None = None
     version: int = FORMAT_VERSION
+    outcomes: OutcomeProfile | None = None
+    """Calibration, realised figures and scores of the reference's model outputs, if given."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form (see the module docstring)."""
@@ -184,6 +190,7 @@ class ReferenceProfile:
             "predictions": {k: v.to_dict() for k, v in self.predictions.items()},
             "target": None if self.target is None else self.target.to_dict(),
             "target_name": self.target_name,
+            "outcomes": None if self.outcomes is None else self.outcomes.to_dict(),
         }
 
     @classmethod
@@ -207,12 +214,14 @@ class ReferenceProfile:
         target_name = data.get("target_name")
         if target_name is not None and not isinstance(target_name, str):
             raise ValueError(f"target_name: {target_name!r:.80} is not a string")
+        outcomes = data.get("outcomes")
         return cls(
             features=groups["features"],
             predictions=groups["predictions"],
             rows=_count(data.get("rows", 0), "rows"),
             target=None if target is None else ColumnProfile.from_dict(target, "target"),
             target_name=target_name,
+            outcomes=None if outcomes is None else OutcomeProfile.from_dict(outcomes),
         )
 
 

@@ -19,12 +19,12 @@ from sidecar.monitor import Monitor
 from sidecar.signals import slo
 from sidecar.signals import verdicts as signals
 from sidecar.signals.hysteresis import Latch
+from sidecar.signals.performance import confidence_signal, performance_signal
 from sidecar.signals.thresholds import StatusThresholds
 from sidecar.signals.traffic import RequestStats
 from sidecar.signals.verdicts import Signal, StatusReport
 from sidecar.sketches.column import CategoricalColumnSketch, NumericColumnSketch
 
-PRIMARY_METRIC = {"classification": "accuracy", "regression": "rmse"}
 FAIRNESS_METRIC = "demographic_parity_difference"
 
 
@@ -77,18 +77,7 @@ def _model_signals(
         ),
         _collapse(view, t),
     ]
-    performance = outcome.performance
-    found.append(
-        signals.low_confidence(
-            performance.confidence_rows,
-            round((performance.low_confidence_share or 0.0) * performance.confidence_rows),
-            t,
-        )
-    )
-    metric = PRIMARY_METRIC.get(performance.task, "accuracy")
-    found.append(
-        signals.performance(metric, getattr(performance, metric), performance.labelled_rows, t)
-    )
+    found += [confidence_signal(outcome.performance, t), performance_signal(outcome.performance, t)]
     if outcome.fairness is not None and outcome.fairness.attributes:
         gaps = [
             (a.demographic_parity_difference, min((g.rows for g in a.groups), default=0))

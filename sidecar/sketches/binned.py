@@ -20,6 +20,14 @@ import numpy.typing as npt
 from sidecar.sketches.values import FloatArray
 
 
+def slot_of(edges: FloatArray, values: FloatArray) -> npt.NDArray[np.intp]:
+    """Slot index of each value on `edges` (0 underflow, 1..B bins, B+1 overflow)."""
+    index = np.searchsorted(edges, values, side="right")
+    # The top edge belongs to the last bin, not to the overflow.
+    index[values == edges[-1]] = edges.size - 1
+    return index
+
+
 class BinnedCounts:
     """Counts and sums of values per reference bin, with underflow and overflow slots."""
 
@@ -41,10 +49,7 @@ class BinnedCounts:
 
     def slot_of(self, values: FloatArray) -> npt.NDArray[np.intp]:
         """Slot index of each value (0 underflow, 1..B bins, B+1 overflow)."""
-        index = np.searchsorted(self.edges, values, side="right")
-        # The top edge belongs to the last bin, not to the overflow.
-        index[values == self.edges[-1]] = self.edges.size - 1
-        return index
+        return slot_of(self.edges, values)
 
     def update(self, values: FloatArray) -> None:
         """Add a batch of finite values."""

@@ -59,8 +59,11 @@ def split_column(values: ColumnData) -> SplitColumn:
             return SplitColumn(numbers, 0, [], 0)
         kept = numbers[finite]
         return SplitColumn(kept, int(numbers.size - kept.size), [], 0)
-    if array.dtype.kind == "U":
+    # numpy turns a list mixing numbers and text into all text: only a list of str alone is text.
+    if array.dtype.kind == "U" and (values is array or set(map(type, values)) == {str}):
         return SplitColumn(np.empty(0), 0, [str(v) for v in array.ravel()], 0)
+    if array.dtype.kind == "U":
+        return _split_objects(list(values))
     return _split_objects(list(array.ravel()))
 
 

@@ -2,44 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 from servers import free_port
-
-from sidecar.records import Captured
-
-MODEL_PATH = "/v1/models/m:predict"
-
-
-def pair(
-    request_id: str,
-    rows: Sequence[dict[str, object]],
-    predictions: Sequence[object],
-    started: float = 0.0,
-    path: str = MODEL_PATH,
-) -> Captured:
-    """A sampled KServe v1 request/response pair."""
-    return Captured(
-        request_id=request_id,
-        method="POST",
-        path=path,
-        query="",
-        status=200,
-        request_headers=(("content-type", "application/json"),),
-        request_body=json.dumps({"instances": list(rows)}).encode(),
-        response_body=json.dumps({"predictions": list(predictions)}).encode(),
-        started=started,
-        duration=0.01,
-    )
 
 
 class SidecarSubprocess:

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from robust_tools import exchange, pair
+from memory_sources import pair
+from robust_tools import exchange
 from servers import SidecarHandle, ThreadedUvicorn, running_sidecar
 
 from sidecar.admin import MAX_FEEDBACK_BYTES, MAX_REFERENCE_BYTES
@@ -92,6 +93,44 @@ class TestFeedbackAbuse:
         """Bodies that are not feedback JSON get 400 with a JSON error."""
         response = _post(guarded, body)
         assert response.status_code == 400 and response.json()["error"] == "invalid_feedback"
+
+    @pytest.mark.parametrize("path", ["/api/v1/feedback", "/api/v1/reference"])
+    def test_deeply_nested_json_is_400_with_a_reason(
+        self, guarded: SidecarHandle, path: str
+    ) -> None:
+        """A body of a million '[' answers 400 naming the nesting, not 500."""
+        headers = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+        method = "POST" if path.endswith("feedback") else "PUT"
+        response = httpx.request(
+            method, guarded.admin_url + path, content=b"[" * 1_000_000, headers=headers
+        )
+        assert response.status_code == 400
+        assert "nested too deeply" in response.json()["detail"]
+
+    @pytest.mark.parametrize("body", [b"[]", b'{"features": 5}', b'{"format": "x"}', b"{"])
+    def test_malformed_references_are_400(self, guarded: SidecarHandle, body: bytes) -> None:
+        """A reference body that is not a profile answers 400 and leaves the reference as it was."""
+        response = httpx.put(
+            guarded.admin_url + "/api/v1/reference",
+            content=body,
+            headers={"authorization": f"Bearer {TOKEN}"},
+        )
+        assert response.status_code == 400 and response.json()["error"] == "invalid_reference"
+        assert guarded.runtime.monitor.reference is None
+
+    @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+    def test_the_bearer_scheme_is_case_insensitive(
+        self, guarded: SidecarHandle, scheme: str
+    ) -> None:
+        """RFC 9110 11.1: the scheme matches in any case; the token itself must match exactly."""
+        body = json.dumps({"request_id": "nobody", "label": 1}).encode()
+        headers = {"authorization": f"{scheme} {TOKEN}", "content-type": "application/json"}
+        url = guarded.admin_url + "/api/v1/feedback"
+        assert httpx.post(url, content=body, headers=headers).status_code == 200
+        headers["authorization"] = f"{scheme} {TOKEN.upper()}"
+        assert httpx.post(url, content=body, headers=headers).status_code == 401
+        headers["authorization"] = f"Basic {TOKEN}"
+        assert httpx.post(url, content=body, headers=headers).status_code == 401
 
     def test_unknown_ids_are_counted_and_known_ones_still_join(
         self, guarded: SidecarHandle

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from robust_tools import pair
+from memory_sources import pair
 
 from sidecar.monitor import Monitor, MonitorOptions
 from sidecar.persistence import DEFAULT_FILE_NAME, FORMAT_NAME, StateStore

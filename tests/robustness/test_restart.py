@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -60,6 +61,18 @@ def _rows_seen(process: SidecarSubprocess, expected: int) -> dict[str, object]:
         time.sleep(0.1)
 
 
+def _wait_in_flight(process: SidecarSubprocess, count: int) -> None:
+    """Block until the proxy holds `count` requests in flight (its active-requests gauge)."""
+    deadline = time.monotonic() + 20
+    sample = 'http_server_active_requests{http_request_method="POST"}'
+    while time.monotonic() < deadline:
+        for line in httpx.get(process.admin_url + "/metrics").text.splitlines():
+            if line.startswith(sample) and float(line.split()[-1]) >= count:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"{count} requests never were in flight at once")
+
+
 def _label(process: SidecarSubprocess, ids: range, token: str = TOKEN) -> httpx.Response:
     body = [{"request_id": f"rid-{i}", "label": 1} for i in ids]
     return httpx.post(
@@ -98,6 +111,45 @@ class TestRestart:
         assert again["duplicate"] == 1
         assert continued["features"]["x0"]["count"] == 25  # type: ignore[index]
         assert "restored state from" in log.read_text()
+
+    def test_requests_answered_during_the_drain_are_in_the_snapshot(
+        self, upstream: ThreadedUvicorn, tmp_path: Path
+    ) -> None:
+        """SIGTERM with 20 slow requests in flight: all are answered, analysed and restored."""
+        state, log = tmp_path / "state", tmp_path / "sidecar.log"
+        first = _start(upstream, state, log)
+        answers: list[int] = []
+
+        def slow(i: int) -> None:
+            response = httpx.post(
+                first.url + "/v1/models/m:predict?delay=1.5",
+                json={"instances": [{"x0": 1.0}]},
+                headers={"x-request-id": f"slow-{i}"},
+                timeout=30,
+            )
+            answers.append(response.status_code)
+
+        threads = [threading.Thread(target=slow, args=(i,)) for i in range(20)]
+        for thread in threads:
+            thread.start()
+        _wait_in_flight(first, 20)
+        assert first.stop() == 0
+        for thread in threads:
+            thread.join()
+        assert answers == [200] * 20
+        second = _start(upstream, state, log)
+        try:
+            restored = _rows_seen(second, 20)
+            labels = [{"request_id": f"slow-{i}", "label": 1} for i in range(20)]
+            joined = httpx.post(
+                second.admin_url + "/api/v1/feedback",
+                json=labels,
+                headers={"authorization": f"Bearer {TOKEN}"},
+            ).json()
+        finally:
+            assert second.stop() == 0
+        assert restored["features"]["x0"]["count"] == 20  # type: ignore[index]
+        assert joined["matched"] == 20 and joined["unknown"] == 0
 
     def test_logs_are_json_lines_without_bodies_or_credentials(
         self, upstream: ThreadedUvicorn, tmp_path: Path

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sidecar.deciles import BIN_LABELS, reference_fractions, slot_labels
 from sidecar.drift import DriftPolicy, column_drift
-from sidecar.export.features import BIN_LABELS, FeatureExport, reference_fractions, slot_labels
+from sidecar.export.features import FeatureExport
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import ReferenceProfile
 from sidecar.sketches.column import NumericColumnSketch

@@ -29,7 +29,7 @@ def captured() -> CapturedFactory:
             path=path,
             query="",
             status=fields.pop("status", 200),
-            request_headers=(),
+            request_headers=fields.pop("request_headers", ()),
             request_body=encode(request),
             response_body=encode(response),
             started=1_700_000_000.0,

@@ -34,7 +34,7 @@ class TestInputs:
         """A [N, k] input gives `<name>.0..k-1`, reshaping flat row-major data."""
         body = request(tensor("x", [2, 3], "FP32", [1, 2, 3, 4, 5, 6]))
         decoded = DECODER.decode(PATH, body, None, OPTIONS)
-        assert decoded.model == "iris"
+        assert decoded.model == "iris@1"  # the path names version 1
         assert decoded.n_rows == 2
         assert decoded.features == {"x.0": [1.0, 4.0], "x.1": [2.0, 5.0], "x.2": [3.0, 6.0]}
 

@@ -191,3 +191,51 @@ class TestJsonDepthProperties:
         """The byte scan equals the depth of the parsed value, whatever strings contain."""
         document = {"s": text, "v": value, text: [text]}
         assert json_depth(json.dumps(document).encode()) == nesting(document)
+
+
+BINARY_DATATYPES = st.sampled_from(
+    ["BOOL", "UINT8", "UINT64", "INT16", "FP16", "BF16", "FP32", "FP64", "BYTES", "X"]
+)
+BINARY_TENSORS = st.fixed_dictionaries(
+    {
+        "name": st.text(max_size=4),
+        "shape": st.lists(st.integers(min_value=-1, max_value=4), max_size=3),
+        "datatype": BINARY_DATATYPES,
+        "parameters": st.fixed_dictionaries(
+            {"binary_data_size": st.integers(min_value=-1, max_value=40) | st.text(max_size=2)}
+        ),
+    }
+)
+
+
+class TestBinaryBodyProperties:
+    @SETTINGS
+    @given(
+        tensors=st.lists(BINARY_TENSORS | TENSORS, max_size=3),
+        tail=st.binary(max_size=120),
+        shift=st.integers(min_value=-3, max_value=3) | st.none(),
+        side=st.sampled_from(["inputs", "outputs"]),
+        options=OPTIONS,
+    )
+    def test_arbitrary_binary_bodies(
+        self,
+        captured: CapturedFactory,
+        tensors: list[dict[str, object]],
+        tail: bytes,
+        shift: int | None,
+        side: str,
+        options: DecodeOptions,
+    ) -> None:
+        """Binary bodies with any tensors, sizes, bytes and header lengths (right, off by a
+        few, or absent) give valid columns or a DecodeError, on requests and responses."""
+        head = json.dumps({side: tensors}).encode()
+        length = "" if shift is None else str(len(head) + shift)
+        headers = () if shift is None else (("Inference-Header-Content-Length", length),)
+        body = head + tail
+        plain = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}
+        as_request = captured("/v2/models/m/infer", body, b"", request_headers=headers)
+        as_response = captured(
+            "/v2/models/m/infer", json.dumps(plain).encode(), body, response_headers=headers
+        )
+        run(as_request, options)
+        run(as_response, options)

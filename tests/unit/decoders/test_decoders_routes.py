@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sidecar.decoders import SUPPORTED_DECODERS, detect_model, detect_protocol, route_template
+from sidecar.decoders.routes import detect_version, is_analysed, model_label, protocol_for_path
 from sidecar.records import DecodeError
 
 
@@ -13,7 +14,7 @@ class TestRouteTemplate:
         ("path", "route"),
         [
             ("/v2/models/iris/infer", "/v2/models/{model}/infer"),
-            ("/v2/models/iris/versions/3/infer", "/v2/models/{model}/infer"),
+            ("/v2/models/iris/versions/3/infer", "/v2/models/{model}/versions/{version}/infer"),
             ("/v1/models/iris:predict", "/v1/models/{model}:predict"),
             ("/v1/models/iris/versions/2:predict", "/v1/models/{model}:predict"),
             ("/invocations", "/invocations"),
@@ -86,3 +87,46 @@ class TestDetectProtocol:
     def test_registry_names_match_decoder_names(self) -> None:
         """Every registered decoder is filed under its own name."""
         assert all(name == decoder.name for name, decoder in SUPPORTED_DECODERS.items())
+
+
+class TestVersions:
+    def test_version_joins_the_model_key(self) -> None:
+        """A versioned v2 path gives the model key `name@version`; an unversioned one `name`."""
+        assert model_label("/v2/models/iris/versions/7/infer") == "iris@7"
+        assert model_label("/v2/models/iris/infer") == "iris"
+        assert detect_version("/v2/models/iris/versions/7/infer") == "7"
+        assert detect_version("/v2/models/iris/infer") is None
+
+    def test_model_key_is_bounded(self) -> None:
+        """Name and version together are cut to 128 characters."""
+        assert (
+            len(model_label("/v2/models/" + "m" * 100 + "/versions/" + "9" * 100 + "/infer")) == 128
+        )
+
+    def test_versioned_path_speaks_open_inference(self) -> None:
+        """Both v2 inference templates imply the Open Inference protocol."""
+        assert protocol_for_path("/v2/models/iris/versions/7/infer") == "open_inference"
+
+
+class TestAnalysedPaths:
+    @pytest.mark.parametrize(
+        ("path", "analysed"),
+        [
+            ("/v2/models/m/infer", True),
+            ("/v2/models/m/versions/1/infer", True),
+            ("/v2/models/m/generate", True),
+            ("/v2/models/m/generate_stream", True),
+            ("/v2/models/m", False),
+            ("/v2/models/m/ready", False),
+            ("/v2/health/live", False),
+            ("/v2", False),
+            ("/v2/repository/models/m/load", False),
+            ("/v2/models/stats", False),
+            ("/v2/cudasharedmemory/status", False),
+            ("/v1/models/m:predict", True),
+            ("/invocations", True),
+        ],
+    )
+    def test_v2_control_plane_is_not_analysed(self, path: str, analysed: bool) -> None:
+        """Only inference calls under /v2/ are analysed; every path outside /v2/ still is."""
+        assert is_analysed(path) is analysed

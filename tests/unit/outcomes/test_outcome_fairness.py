@@ -8,7 +8,7 @@ from fairlearn import metrics as flm
 from sklearn.metrics import accuracy_score
 
 from sidecar.outcomes.fairness import FairnessState, fairness_report
-from sidecar.outcomes.performance import OTHER
+from sidecar.outcomes.labels import OTHER
 
 
 def _rows(seed: int, sizes: dict[str, int]) -> tuple[list[str], np.ndarray, np.ndarray]:
