@@ -143,6 +143,18 @@ class TestStoreMergeAndPersistence:
         before = store.snapshot("rolling", now=T0).to_dict()
         assert restored.snapshot("rolling", now=T0).to_dict() == before
 
+    def test_a_tumbling_only_store_restores(self) -> None:
+        """A store saved before buckets existed (snapshot version 1) restores its windows."""
+        reference = _reference()
+        store = WindowStore(reference)
+        store.observe(_batch(30), _scores(30), 30, now=T0)
+        data = store.to_dict()
+        old = {k: v for k, v in data.items() if k not in ("buckets", "newest", "bucket_states")}
+        old["windows"] = [store.snapshot("rolling", now=T0).to_dict() | {"end": T0 + 300}]
+        old["windows"][0]["start"] = T0
+        restored = WindowStore.from_dict(json.loads(json.dumps(old)), reference)
+        assert restored.snapshot("rolling", now=T0).rows == 30
+
     def test_set_reference_keeps_counts(self) -> None:
         """A new reference keeps rows and quality counts; only other bins restart a distribution."""
         store = WindowStore(None)
