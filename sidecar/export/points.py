@@ -206,7 +206,7 @@ def _quality_points(quality: QualityReport, name: str, exported: list[str], poin
         if feature.name not in wanted:
             continue
         for check in CHECKS:
-            value = feature.rate(check)
+            value = feature.excess(check)  # beyond the reference's own rate, as status judges
             if value is not None:
                 attributes = {"model": model, "feature": label(feature.name), "check": check}
                 points["sidecar.feature.quality_ratio"].append((value, attributes))
