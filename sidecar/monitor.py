@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sidecar import drift
 from sidecar import windows as window_views
 from sidecar.analysis import GilPause
 from sidecar.decoders import DecodeOptions, MetadataLookup, decode_pair
@@ -55,6 +56,9 @@ class MonitorOptions:
     rolling_windows: int = 12
     max_columns: int = 256
     policies: Policies = field(default_factory=Policies)
+    calibrate: bool = False
+    """Simulate the drift null tables in a daemon thread whenever the reference is set (at
+    construction too), so no report pays for them; off for tests that build many monitors."""
 
 
 class ModelState:
@@ -171,6 +175,8 @@ class Monitor:
         self.feedback_totals = FeedbackResult(0, 0, 0, 0)
         self._models: dict[str, ModelState] = {}
         self.on_reference: list[Any] = []
+        if reference is not None and self.options.calibrate:
+            self.calibrate_in_background()
 
     def view(self, name: str | None, which: str, now: float) -> ModelView | None:
         """A consistent copy of one model's view `which` (busiest when None); None if unseen."""
@@ -342,13 +348,35 @@ class Monitor:
             self.bootstrap = None
             self._set_reference(reference)
 
+    def calibrate(self) -> None:
+        """Simulate the drift null tables of the current reference (seconds for wide ones)."""
+        reference = self.reference
+        if reference is not None:
+            drift.calibrate(reference, self.policies.drift)
+
+    def calibrate_in_background(self) -> threading.Thread:
+        """`calibrate` in a daemon thread, so the first report after a new reference is fast."""
+        thread = threading.Thread(target=self._calibrate_quietly, name="calibrate", daemon=True)
+        thread.start()
+        return thread
+
+    def _calibrate_quietly(self) -> None:
+        try:
+            self.calibrate()
+        except Exception:  # the first report computes them again, and says what failed
+            log.exception("drift calibration failed")
+
     def _set_reference(self, reference: ReferenceProfile | None) -> None:
+        changed = reference is not self.reference
         self.reference = reference
         for state in self._models.values():
             state.windows.set_reference(reference)
             state.outcomes.set_reference(None if reference is None else reference.outcomes)
         for callback in self.on_reference:
             callback(reference)
+        if changed and reference is not None and self.options.calibrate:
+            # Under the lock (bootstrap, PUT): simulate off it, never in the analysis worker.
+            self.calibrate_in_background()
 
     def feedback(self, body: bytes, now: float) -> FeedbackResult:
         """Join posted labels to stored predictions (raises ValueError for a bad body)."""

@@ -83,3 +83,19 @@ class TestReports:
         """counters() gives per-model rows and requests and the busiest model."""
         counters = _monitor(0.0).counters()
         assert (counters.busiest, counters.rows, counters.requests) == ("m", {"m": 400}, {"m": 10})
+
+
+class TestCalibration:
+    def test_a_calibrated_monitor_has_every_null_table(self) -> None:
+        """With calibrate on, the tables exist before any report (a report only reads them)."""
+        from sidecar.drift import DriftPolicy, calibrate
+        from sidecar.nulls import Calibration
+
+        calibration = Calibration()
+        assert calibrate(_reference(), DriftPolicy(), calibration) == 1  # top_p has no values
+        monitor = Monitor(MonitorOptions(window_seconds=10, calibrate=True), reference=_reference())
+        monitor.calibrate_in_background().join(60)
+        assert (
+            reports.model_reports(_monitor(0.0), None, "current", NOW).drift.features["x"].drift
+            is False
+        )
