@@ -5,8 +5,12 @@ lock fold the rows into the model's windows (drift and quality sketches), its ou
 (label-free confidence, group selection rates) and its prediction store (for delayed labels).
 
 Bounds: at most `DEFAULT_MAX_MODELS` (16) models, further names analysed as `other`; per model,
-the window store's and the outcome windows' bounds, and one prediction store of
-`performance.max_entries` entries (default 1 million, 24 h TTL).
+the window store's and the outcome windows' bounds, one prediction store of
+`performance.max_entries` entries (default 1 million, 24 h TTL), payload error counts for the
+kept buckets, and a drift latch (`sidecar.signals.hysteresis`).
+
+The monitor owns its lock: every read goes through a method that copies what it returns under
+it (`view`, `outcome`, `counters`, `state_dict`), so one report is one moment of one model.
 """
 
 from __future__ import annotations
@@ -19,17 +23,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sidecar import drift
+from sidecar import windows as window_views
 from sidecar.analysis import GilPause
 from sidecar.decoders import DecodeOptions, MetadataLookup, decode_pair
 from sidecar.decoders.routes import model_label, protocol_for_path
 from sidecar.outcomes.feedback import FeedbackResult, apply_feedback, parse_feedback
 from sidecar.outcomes.predictions import PredictionStore, Probability
-from sidecar.outcomes.windows import OutcomeWindows
+from sidecar.outcomes.windows import OutcomeSnapshot, OutcomeWindows
 from sidecar.policies import Attribute, Policies
 from sidecar.records import Captured, Columns, Decoded, DecodeError
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import ReferenceProfile
-from sidecar.windows import WindowStore
+from sidecar.signals.hysteresis import Latch
+from sidecar.windows import WindowState, WindowStore
 
 log = logging.getLogger("sidecar.monitor")
 
@@ -49,6 +56,9 @@ class MonitorOptions:
     rolling_windows: int = 12
     max_columns: int = 256
     policies: Policies = field(default_factory=Policies)
+    calibrate: bool = False
+    """Simulate the drift null tables in a daemon thread whenever the reference is set (at
+    construction too), so no report pays for them; off for tests that build many monitors."""
 
 
 class ModelState:
@@ -79,8 +89,57 @@ class ModelState:
         self.outcomes.set_reference(None if reference is None else reference.outcomes)
         self.predictions = PredictionStore(policies.max_entries, policies.ttl_seconds)
         self.payload_errors: Counter[float] = Counter()
+        """Undecodable payloads per bucket start (kept buckets only)."""
         self.requests = 0
         self.rows = 0
+        clear_after = policies.status.clear_after_seconds
+        self.latch = Latch(options.window_seconds if clear_after is None else clear_after)
+
+    def count_payload_error(self, now: float) -> None:
+        """One undecodable payload at `now`; counts older than the rolling view are dropped."""
+        windows = self.windows
+        self.payload_errors[windows.bucket_start(now)] += 1
+        oldest = windows.span("rolling", now)[0] - windows.window_seconds
+        for start in [s for s in self.payload_errors if s < oldest]:
+            del self.payload_errors[start]
+
+    def errors_in(self, which: str, now: float) -> int:
+        """Undecodable payloads counted in the buckets of the view `which` at `now`."""
+        first, last = self.windows.bucket_range(which, now)
+        width = self.windows.bucket_seconds
+        return sum(n for at, n in self.payload_errors.items() if first <= round(at / width) <= last)
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """One model's window, outcomes and counters, copied at one moment under the lock."""
+
+    model: str
+    snapshot: WindowState
+    payload_errors: int
+    reference: ReferenceProfile | None
+    outcome: OutcomeSnapshot
+    latch: Latch
+    at: float
+    which: str = "current"
+
+
+@dataclass(frozen=True)
+class MonitorCounters:
+    """Process-wide counters copied at one moment.
+
+    `models` pairs each model name with the opaque key its exporter state is filed under.
+    """
+
+    models: tuple[tuple[str, object], ...]
+    busiest: str | None
+    requests: dict[str, int]
+    rows: dict[str, int]
+    decode_errors: dict[tuple[str, str], int]
+    analysed: int
+    feedback: FeedbackResult
+    prediction_entries: int
+    evictions: dict[str, int]
 
 
 class ColumnObserver(Protocol):
@@ -107,31 +166,81 @@ class Monitor:
         # Names v2 tensors from the upstream's model metadata (fetched by the caller's lookup).
         self.metadata = metadata
         self.policies = self.options.policies
-        self.lock = threading.Lock()
+        self._lock = threading.Lock()
         self.reference = reference
         self.bootstrap: ProfileBuilder | None = (
             ProfileBuilder(max_rows=self.policies.bootstrap_rows) if bootstrap else None
         )
-        self.decode_errors: Counter[tuple[str, str]] = Counter()
+        self._decode_errors: Counter[tuple[str, str]] = Counter()
         self.feedback_totals = FeedbackResult(0, 0, 0, 0)
-        self.models: dict[str, ModelState] = {}
+        self._models: dict[str, ModelState] = {}
         self.on_reference: list[Any] = []
+        if reference is not None and self.options.calibrate:
+            self.calibrate_in_background()
 
-    def model(self, name: str | None = None) -> tuple[str, ModelState] | None:
+    def view(self, name: str | None, which: str, now: float) -> ModelView | None:
+        """A consistent copy of one model's view `which` (busiest when None); None if unseen."""
+        with self._lock:
+            found = self._model(name)
+            if found is None:
+                return None
+            model, state = found
+            snapshot = state.windows.snapshot(which, now)
+            errors = state.errors_in(which, now)
+            outcome = state.outcomes.snapshot(_outcome_view(which), now)
+            reference, latch = self.reference, state.latch
+            return ModelView(model, snapshot, errors, reference, outcome, latch, now, which)
+
+    def outcome(
+        self, name: str | None, which: str, now: float
+    ) -> tuple[str, OutcomeSnapshot] | None:
+        """One model's outcome snapshot (busiest when None); None if unseen."""
+        with self._lock:
+            found = self._model(name)
+            if found is None:
+                return None
+            return found[0], found[1].outcomes.snapshot(_outcome_view(which), now)
+
+    def counters(self) -> MonitorCounters:
+        """Decode errors, feedback and prediction store totals, and the models, at one moment."""
+        with self._lock:
+            states = list(self._models.items())
+            busiest = self._model(None)
+            return MonitorCounters(
+                models=tuple((name, state) for name, state in states),
+                busiest=None if busiest is None else busiest[0],
+                requests={name: state.requests for name, state in states},
+                rows={name: state.rows for name, state in states},
+                decode_errors=dict(self._decode_errors),
+                analysed=sum(state.requests for _, state in states),
+                feedback=self.feedback_totals,
+                prediction_entries=sum(len(state.predictions) for _, state in states),
+                evictions={
+                    reason: sum(s.predictions.evictions.get(reason, 0) for _, s in states)
+                    for reason in ("capacity", "ttl")
+                },
+            )
+
+    def holds(self, request_id: str) -> bool:
+        """Whether any model's prediction store holds this request id."""
+        with self._lock:
+            return any(request_id in state.predictions for state in self._models.values())
+
+    def _model(self, name: str | None = None) -> tuple[str, ModelState] | None:
         """The named model's state, or the busiest model's when no name is given."""
         if name is not None:
-            state = self.models.get(name)
+            state = self._models.get(name)
             return None if state is None else (name, state)
-        if not self.models:
+        if not self._models:
             return None
-        return max(self.models.items(), key=lambda item: item[1].requests)
+        return max(self._models.items(), key=lambda item: item[1].requests)
 
     def _state(self, name: str) -> ModelState:
-        if name not in self.models and len(self.models) >= self.options.max_models:
+        if name not in self._models and len(self._models) >= self.options.max_models:
             name = OTHER_MODEL
-        state = self.models.get(name)
+        state = self._models.get(name)
         if state is None:
-            state = self.models[name] = ModelState(self.options, self.reference)
+            state = self._models[name] = ModelState(self.options, self.reference)
         return state
 
     def ingest(self, batch: Sequence[Captured], now: float) -> None:
@@ -152,11 +261,11 @@ class Monitor:
             pause()
         # Admin readers take the lock in worker threads, never on the event loop, so handing
         # the GIL over while holding it stalls no proxied request.
-        with self.lock:
+        with self._lock:
             for pair, name, reason in errors:
-                self.decode_errors[(name, reason)] += 1
+                self._decode_errors[(name, reason)] += 1
                 state = self._state(self.options.model or model_label(pair.path))
-                state.payload_errors[state.windows.window_start(now)] += 1
+                state.count_payload_error(now)
                 state.requests += 1
             groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Decoded]] = {}
             for pair, payload in decoded:
@@ -234,24 +343,46 @@ class Monitor:
             self._set_reference(reference)
 
     def set_reference(self, reference: ReferenceProfile | None) -> None:
-        """Replace the reference (windows restart their sketches on the new bins)."""
-        with self.lock:
+        """Replace the reference (windows keep their counts; see `WindowStore.set_reference`)."""
+        with self._lock:
             self.bootstrap = None
             self._set_reference(reference)
 
+    def calibrate(self) -> None:
+        """Simulate the drift null tables of the current reference (seconds for wide ones)."""
+        reference = self.reference
+        if reference is not None:
+            drift.calibrate(reference, self.policies.drift)
+
+    def calibrate_in_background(self) -> threading.Thread:
+        """`calibrate` in a daemon thread, so the first report after a new reference is fast."""
+        thread = threading.Thread(target=self._calibrate_quietly, name="calibrate", daemon=True)
+        thread.start()
+        return thread
+
+    def _calibrate_quietly(self) -> None:
+        try:
+            self.calibrate()
+        except Exception:  # the first report computes them again, and says what failed
+            log.exception("drift calibration failed")
+
     def _set_reference(self, reference: ReferenceProfile | None) -> None:
+        changed = reference is not self.reference
         self.reference = reference
-        for state in self.models.values():
+        for state in self._models.values():
             state.windows.set_reference(reference)
             state.outcomes.set_reference(None if reference is None else reference.outcomes)
         for callback in self.on_reference:
             callback(reference)
+        if changed and reference is not None and self.options.calibrate:
+            # Under the lock (bootstrap, PUT): simulate off it, never in the analysis worker.
+            self.calibrate_in_background()
 
     def feedback(self, body: bytes, now: float) -> FeedbackResult:
         """Join posted labels to stored predictions (raises ValueError for a bad body)."""
         parsed = parse_feedback(body)
-        with self.lock:
-            states = list(self.models.values())
+        with self._lock:
+            states = list(self._models.values())
             remaining, invalid = list(parsed.items), parsed.invalid
             total = FeedbackResult(0, 0, 0, 0)
             for state in states:
@@ -267,12 +398,22 @@ class Monitor:
             self.feedback_totals = self.feedback_totals + total
         return total
 
-    # --- State snapshots for sidecar.persistence (callers hold `self.lock`) ----------------------
+    # --- State snapshots for sidecar.persistence ----------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain-data copy of the per-model state, decode error counts and feedback totals."""
+        """Copy of the reference, per-model state, decode errors and feedback totals (one moment).
+
+        The prediction stores are copied, not serialised: `plain_state` does that outside the lock.
+        """
+        with self._lock:
+            return self._state_dict()
+
+    def _state_dict(self) -> dict[str, Any]:
+        reference = self.reference
         return {
-            "decode_errors": [[p, r, n] for (p, r), n in self.decode_errors.items()],
+            "reference": None if reference is None else reference.to_dict(),
+            "bootstrapping": self.bootstrap is not None,
+            "decode_errors": [[p, r, n] for (p, r), n in self._decode_errors.items()],
             "feedback_totals": self.feedback_totals.to_json(),
             "models": {
                 name: {
@@ -284,7 +425,7 @@ class Monitor:
                     "requests": state.requests,
                     "rows": state.rows,
                 }
-                for name, state in self.models.items()
+                for name, state in self._models.items()
             },
         }
 
@@ -303,14 +444,29 @@ class Monitor:
         sketched_on: ReferenceProfile | None,
         reference: ReferenceProfile | None,
         now: float,
-    ) -> None:
+    ) -> tuple[int, int]:
         """Replace the state with `state_dict()` output, all or nothing (raises on bad data).
 
         `sketched_on` is the reference the saved sketches were built on; `reference` the one to
-        use from now on (when they differ, windows keep their totals and restart their sketches).
+        use from now on (when they differ, windows keep their counts, see `set_reference`). A
+        pending bootstrap is dropped once there is a reference. Returns (models, predictions).
         """
-        saved_models, saved_reference = self.models, self.reference
-        self.models, self.reference = {}, sketched_on
+        with self._lock:
+            self._load_state(data, sketched_on, reference, now)
+            if reference is not None and self.bootstrap is not None:
+                log.info("reference bootstrap already done before the restart: not repeated")
+                self.bootstrap = None
+            return len(self._models), sum(len(s.predictions) for s in self._models.values())
+
+    def _load_state(
+        self,
+        data: dict[str, Any],
+        sketched_on: ReferenceProfile | None,
+        reference: ReferenceProfile | None,
+        now: float,
+    ) -> None:
+        saved_models, saved_reference = self._models, self.reference
+        self._models, self.reference = {}, sketched_on
         try:
             for name, raw in data["models"].items():
                 state = self._state(str(name))
@@ -329,11 +485,18 @@ class Monitor:
             decode_errors = Counter({(str(p), str(r)): int(n) for p, r, n in data["decode_errors"]})
             feedback_totals = FeedbackResult.from_json(data["feedback_totals"])
         except Exception:
-            self.models, self.reference = saved_models, saved_reference
+            self._models, self.reference = saved_models, saved_reference
             raise
-        self.decode_errors, self.feedback_totals = decode_errors, feedback_totals
+        self._decode_errors, self.feedback_totals = decode_errors, feedback_totals
         if reference is not sketched_on:
             self._set_reference(reference)
+
+
+def _outcome_view(which: str) -> str:
+    """The outcome windows' view for a window view (they keep tumbling windows only)."""
+    if which not in window_views.WINDOW_VIEWS:
+        raise ValueError(f"window={which!r} is not one of {', '.join(window_views.WINDOW_VIEWS)}")
+    return which
 
 
 def _without(columns: Columns, names: frozenset[str]) -> Columns:

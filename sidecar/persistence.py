@@ -12,15 +12,17 @@ unfinished reference bootstrap is not saved (it restarts).
 
 Writes are atomic: a temporary file in the same directory is written, fsynced and renamed over
 the snapshot, then the directory is fsynced, so a crash leaves the old or the new snapshot,
-never a torn one. The state is copied to plain data under `monitor.lock` and serialised outside
-it. A snapshot that cannot be read, is of another format or version, or does not fit the current
-window settings is moved aside to `<name>.corrupt-<UTC time>` with one warning line and the
-sidecar starts fresh: its own state never stops it from proxying.
+never a torn one. The state is copied at one moment by `Monitor.state_dict` (under the monitor's
+own lock) and serialised outside it. A snapshot that cannot be read, is of another format or
+version, or does not fit the current window settings is moved aside to
+`<name>.corrupt-<UTC time>` with one warning line and the sidecar starts fresh: its own state
+never stops it from proxying.
 
-Size bound: the state's own bounds. Per model at the defaults, window sketches at most ~12 MiB
-of JSON before compression (12 windows x 256 columns), outcome windows at most 288 x ~40 kB, and
-the prediction store ~90 bytes of JSON per pending one-row prediction (1 million entries:
-~90 MB, ~25 MB compressed); at most 16 models; the history at most ~1.2 MB of JSON per model.
+Size bound: the state's own bounds. Per model at the defaults, window sketches at most
+~17 MiB of JSON before compression ((12 windows + 22 buckets) x 256 columns), outcome windows at
+most 288 x ~40 kB, and the prediction store ~90 bytes of JSON per pending one-row prediction
+(1 million entries: ~90 MB, ~25 MB compressed); at most 16 models; the history at most ~1.2 MB
+of JSON per model.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ log = logging.getLogger("sidecar.persistence")
 
 DEFAULT_FILE_NAME = "sidecar-state.json.gz"
 FORMAT_NAME = "model-sidecar-state"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
+"""Version 2 adds the sliding-window buckets; a version 1 snapshot restores its tumbling windows."""
 COMPRESS_LEVEL = 1  # level 1 is ~5x faster than the default 9 and within ~15% of its size
 
 
@@ -114,8 +118,7 @@ class StateStore:
         """Write a snapshot of `monitor` atomically; False (and a log line) when it failed."""
         started = time.perf_counter()
         try:
-            with monitor.lock:
-                data = self._snapshot(monitor, now)
+            data = self._snapshot(monitor, now)
             monitor.plain_state(data)
             if self.history is not None:
                 data["history"] = self.history.to_dict()
@@ -134,9 +137,9 @@ class StateStore:
         return True
 
     def _snapshot(self, monitor: Monitor, now: float) -> dict[str, Any]:
-        if monitor.bootstrap is not None:
+        state = monitor.state_dict()
+        if state.pop("bootstrapping"):
             log.debug("reference bootstrap in progress: not saved, it restarts after a restart")
-        reference = monitor.reference
         return {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -144,8 +147,7 @@ class StateStore:
             "window_seconds": monitor.options.window_seconds,
             "rolling_windows": monitor.options.rolling_windows,
             "configured_reference": self._configured or _fingerprint(monitor),
-            "reference": None if reference is None else reference.to_dict(),
-            **monitor.state_dict(),
+            **state,
         }
 
     def _write(self, encoded: bytes) -> None:
@@ -172,7 +174,7 @@ class StateStore:
             raise SnapshotError(f"expected a JSON object, got {type(data).__name__}")
         if data.get("format") != FORMAT_NAME:
             raise SnapshotError(f"format {data.get('format')!r} is not {FORMAT_NAME!r}")
-        if data.get("version") != FORMAT_VERSION:
+        if data.get("version") not in SUPPORTED_VERSIONS:
             raise SnapshotError(
                 f"version {data.get('version')!r} is not supported (expected {FORMAT_VERSION})"
             )
@@ -193,21 +195,17 @@ class StateStore:
             # The operator changed --reference since the snapshot: the configuration wins.
             log.warning(
                 "the configured reference changed since the snapshot: using the configured one; "
-                "restored windows keep their totals and restart their sketches"
+                "restored windows keep their counts and restart their distributions"
             )
             reference = monitor.reference
-        with monitor.lock:
-            monitor.load_state(data, sketched_on, reference, now)
-            if reference is not None and monitor.bootstrap is not None:
-                log.info("reference bootstrap already done before the restart: not repeated")
-                monitor.bootstrap = None
-            restored = Restored(
-                self.path,
-                float(data["saved_at"]),
-                len(monitor.models),
-                sum(len(m["windows"]["windows"]) for m in data["models"].values()),
-                sum(len(s.predictions) for s in monitor.models.values()),
-            )
+        models, predictions = monitor.load_state(data, sketched_on, reference, now)
+        restored = Restored(
+            self.path,
+            float(data["saved_at"]),
+            models,
+            sum(_windows_in(m["windows"]) for m in data["models"].values()),
+            predictions,
+        )
         return replace(restored, summaries=self._restore_history(data))
 
     def _restore_history(self, data: dict[str, Any]) -> int:
@@ -248,6 +246,11 @@ class StateStore:
         with contextlib.suppress(OSError):
             for leftover in self.directory.glob(f"{self.path.name}.tmp-*"):
                 leftover.unlink()
+
+
+def _windows_in(store: dict[str, Any]) -> int:
+    """Tumbling windows and sliding-window buckets in a saved window store."""
+    return len(store["windows"]) + len(store.get("bucket_states", []))
 
 
 def _fingerprint(monitor: Monitor) -> str:

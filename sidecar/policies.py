@@ -1,7 +1,7 @@
 """The nested sections of the config file, validated into the policies the monitor uses.
 
     drift:        {method, threshold, categorical_method, categorical_threshold, min_samples,
-                   dataset_share, columns: {name: {method, threshold}}}
+                   dataset_share, false_alarm_rate, columns: {name: {method, threshold}}}
     performance:  {task, threshold, min_count, low_confidence, scores, max_entries, ttl_seconds}
     fairness:     {attributes: [group, "header:X-User-Group", "query:group"], favourable,
                    strip_headers, min_group_size, max_groups}
@@ -113,6 +113,7 @@ def _drift(section: Mapping[str, Any]) -> DriftPolicy:
             "categorical_threshold",
             "min_samples",
             "dataset_share",
+            "false_alarm_rate",
             "columns",
         },
     )
@@ -143,6 +144,9 @@ def _drift(section: Mapping[str, Any]) -> DriftPolicy:
             overrides=overrides,
             min_samples=_get(section, "drift", "min_samples", int, base.min_samples),
             dataset_share=_get(section, "drift", "dataset_share", float, base.dataset_share),
+            false_alarm_rate=_get(
+                section, "drift", "false_alarm_rate", float, base.false_alarm_rate
+            ),
         )
     except ValueError as exc:
         raise ConfigError(f"drift: {exc}") from None

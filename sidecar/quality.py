@@ -4,7 +4,9 @@ The window code counts, per column, how many rows had the feature present, missi
 infinite, of the wrong kind (a numeric feature arriving as a string, or the reverse) and outside
 the reference range; it hands those counts here as `ColumnCounts`, with window totals in
 `WindowTotals`. `assess_quality` turns them into rates (`QualityReport`), all shares of the
-window's rows. The schema is the reference profile's or, without one, the first window's
+window's rows, and judges each against the reference's own rate of the same check
+(`FeatureQuality.excess`): a feature missing from 100% of the reference and of the window is
+fine. The schema is the reference profile's or, without one, the first window's
 (`schema_from_window`).
 
 Bounds: a report holds one `FeatureQuality` (seven numbers) per schema feature and at most
@@ -41,6 +43,10 @@ class FeatureSpec:
     kind: FeatureKind
     minimum: float | None = None
     maximum: float | None = None
+    reference_missing: float = 0.0
+    """Share of the reference's rows missing the feature."""
+    reference_invalid: float = 0.0
+    """Share of the reference's rows NaN/infinite or of the wrong type (one count in a profile)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -142,6 +148,8 @@ class FeatureQuality:
     nan: float | None
     type_mismatch: float | None
     out_of_range: float | None
+    reference_missing: float = 0.0
+    reference_invalid: float = 0.0
 
     def rate(self, check: str) -> float | None:
         """The rate of one check by name (`missing`, `nan`, `type_mismatch`, `out_of_range`)."""
@@ -149,6 +157,17 @@ class FeatureQuality:
             raise ValueError(f"unknown quality check {check!r}; expected one of {CHECKS}")
         value: float | None = getattr(self, check)
         return value
+
+    def reference_rate(self, check: str) -> float:
+        """The reference's own rate of a check (NaN and type mismatch share one count)."""
+        if check == "missing":
+            return self.reference_missing
+        return 0.0 if check == "out_of_range" else self.reference_invalid
+
+    def excess(self, check: str) -> float | None:
+        """How far the window's rate exceeds the reference's own (0 when at or below it)."""
+        rate = self.rate(check)
+        return None if rate is None else max(0.0, rate - self.reference_rate(check))
 
 
 CHECKS: tuple[str, ...] = ("missing", "nan", "type_mismatch", "out_of_range")
@@ -179,8 +198,8 @@ class QualityReport:
     rows_per_request: RowsPerRequest
 
     def worst(self, check: str) -> tuple[str, float] | None:
-        """The feature with the highest rate for `check`, or None when no rate is known."""
-        rated = [(f.name, r) for f in self.features if (r := f.rate(check)) is not None]
+        """The feature whose rate for `check` most exceeds the reference's own (None: unknown)."""
+        rated = [(f.name, r) for f in self.features if (r := f.excess(check)) is not None]
         if not rated:
             return None
         return max(rated, key=lambda item: (item[1], item[0]))
@@ -196,6 +215,8 @@ class QualityReport:
                     "kind": f.kind,
                     "rows": f.rows,
                     **{check: f.rate(check) for check in CHECKS},
+                    "reference": {check: f.reference_rate(check) for check in CHECKS},
+                    "excess": {check: f.excess(check) for check in CHECKS},
                 }
                 for f in self.features
             },
@@ -277,10 +298,12 @@ def _share(count: int, total: int) -> float | None:
 
 
 def _feature_quality(spec: FeatureSpec, counts: ColumnCounts | None, rows: int) -> FeatureQuality:
+    allowance = (spec.reference_missing, spec.reference_invalid)
     if counts is None:
         # A reference feature with no column at all: every row of the window lacks it.
+        none = _share(0, rows)
         return FeatureQuality(
-            spec.name, spec.kind, rows, _share(rows, rows), *([_share(0, rows)] * 3)
+            spec.name, spec.kind, rows, _share(rows, rows), none, none, none, *allowance
         )
     n = counts.rows
     return FeatureQuality(
@@ -291,6 +314,7 @@ def _feature_quality(spec: FeatureSpec, counts: ColumnCounts | None, rows: int) 
         _share(counts.nan, n),
         _share(counts.type_mismatch, n),
         _share(counts.out_of_range, n),
+        *allowance,
     )
 
 

@@ -208,8 +208,7 @@ class HistoryRecorder:
     def sample(self, now: float) -> int:
         """Record every model's previous window and one traffic point; models recorded."""
         monitor = self.sources.monitor
-        with monitor.lock:
-            names = list(monitor.models)
+        names = [name for name, _ in monitor.counters().models]
         recorded = 0
         for name in names:
             summary = self.summarise(name, now)

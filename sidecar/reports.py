@@ -1,17 +1,26 @@
 """JSON reports over the monitor's state: drift, data quality, performance and fairness.
 
 Each function takes the monitor, a model name (None: the busiest model), a window view
-(`current`, `previous`, `rolling`) and `now`, reads a snapshot under the monitor's lock and
-computes the statistics outside it.
+(`current` = the sliding window, `previous`, `rolling`) and `now`, takes one consistent copy
+through `Monitor.view` and computes the statistics outside the monitor's lock. Drift verdicts
+pass the model's latch (`sidecar.signals.hysteresis`): a raised verdict clears only after
+`status.clear_after_seconds` (default one window) clean, for every reader alike.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sidecar.drift import DriftPolicy, DriftReport, drift_report, window_span
-from sidecar.monitor import Monitor
+from sidecar.drift import (
+    ColumnDrift,
+    DriftPolicy,
+    DriftReport,
+    dataset_verdict,
+    drift_report,
+    window_span,
+)
+from sidecar.monitor import ModelView, Monitor
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import (
     ColumnCounts,
@@ -22,7 +31,8 @@ from sidecar.quality import (
     assess_quality,
     schema_from_window,
 )
-from sidecar.reference.profile import ReferenceProfile
+from sidecar.reference.profile import ColumnProfile, ReferenceProfile
+from sidecar.signals.hysteresis import Latch
 from sidecar.windows import WINDOW_VIEWS, WindowState
 
 
@@ -37,33 +47,57 @@ def check_view(which: str) -> str:
     return which
 
 
-@dataclass(frozen=True)
-class WindowView:
-    """One model's window, copied under the monitor's lock: what every report is computed on."""
-
-    model: str
-    snapshot: WindowState
-    payload_errors: int
-    reference: ReferenceProfile | None
+WindowView = ModelView
+"""One model's window, copied under the monitor's lock: what every report is computed on."""
 
 
 def window_view(monitor: Monitor, model: str | None, which: str, now: float) -> WindowView:
-    """Copy the chosen window of `model` (the busiest model when None) under the lock."""
-    with monitor.lock:
-        found = monitor.model(model)
-        if found is None:
-            raise UnknownModel(model or "any model")
-        name, state = found
-        snapshot = state.windows.snapshot(check_view(which), now)
-        span = {state.windows.window_start(s) for s in (snapshot.start, snapshot.end - 1e-9)}
-        first, last = min(span), max(span)
-        errors = sum(n for start, n in state.payload_errors.items() if first <= start <= last)
-        return WindowView(name, snapshot, errors, monitor.reference)
+    """Copy the chosen window of `model` (the busiest model when None) at one moment."""
+    view = monitor.view(model, check_view(which), now)
+    if view is None:
+        raise UnknownModel(model or "any model")
+    return view
 
 
 def drift_of(view: WindowView, policy: DriftPolicy) -> DriftReport:
-    """Reference vs the view's window."""
-    return drift_report(view.reference, view.snapshot, policy)
+    """Reference vs the view's window: the one drift verdict, held by the model's latch."""
+    report = drift_report(view.reference, view.snapshot, policy)
+    # Only the sliding view is live; previous and rolling are history and are never held.
+    return held(report, view.latch, view.at, policy) if view.which == "current" else report
+
+
+def held(report: DriftReport, latch: Latch, now: float, policy: DriftPolicy) -> DriftReport:
+    """The report with each column's verdict and the dataset's held for the latch's time."""
+    groups = {}
+    for group in ("features", "predictions"):
+        columns = report.features if group == "features" else report.predictions
+        groups[group] = {
+            name: _held(latch, f"{group}:{name}", c, now) for name, c in columns.items()
+        }
+    held_report = dataset_verdict(
+        WindowState(report.start, report.end, rows=report.rows),
+        groups["features"],
+        groups["predictions"],
+        policy,
+    )
+    level = latch.hold("dataset", _level(held_report.drift), now).level
+    return replace(held_report, drift=_verdict(level, held_report.drift))
+
+
+def _held(latch: Latch, key: str, column: ColumnDrift, now: float) -> ColumnDrift:
+    found = latch.hold(key, _level(column.drift), now)
+    if found.held_for is None:
+        return column
+    reason = f"held: drifted {found.held_for:.0f} s ago, clears after {latch.clear_after:g} s clean"
+    return replace(column, drift=True, held=True, reason=reason)
+
+
+def _level(drift: bool | None) -> int:
+    return -1 if drift is None else int(drift)
+
+
+def _verdict(level: int, live: bool | None) -> bool | None:
+    return True if level > 0 else live
 
 
 def drift_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
@@ -79,10 +113,22 @@ def _schema(
         # Without a reference, expect what the window itself saw.
         return schema_from_window(columns, totals)
     features = tuple(
-        FeatureSpec(name, "numeric" if p.kind == "numeric" else "categorical", p.minimum, p.maximum)
+        FeatureSpec(
+            name,
+            "numeric" if p.kind == "numeric" else "categorical",
+            p.minimum,
+            p.maximum,
+            *_reference_rates(p),
+        )
         for name, p in reference.features.items()
     )
     return Schema(features, None)
+
+
+def _reference_rates(profile: ColumnProfile) -> tuple[float, float]:
+    """The reference's missing and invalid shares of its rows."""
+    rows = profile.count + profile.missing + profile.invalid
+    return (profile.missing / rows, profile.invalid / rows) if rows else (0.0, 0.0)
 
 
 def quality_of(view: WindowView) -> QualityReport:
@@ -124,20 +170,18 @@ def outcomes(
     monitor: Monitor, model: str | None, which: str, now: float
 ) -> tuple[str, OutcomeSnapshot]:
     """Performance and fairness of the predictions made in the chosen window."""
-    with monitor.lock:
-        found = monitor.model(model)
-        if found is None:
-            raise UnknownModel(model or "any model")
-        name, state = found
-        return name, state.outcomes.snapshot(check_view(which), now)
+    found = monitor.outcome(model, check_view(which), now)
+    if found is None:
+        raise UnknownModel(model or "any model")
+    return found
 
 
 @dataclass(frozen=True)
 class ModelReports:
-    """One model's window read once: drift, quality and outcomes over one copy of its sketches.
+    """One model's window read once: drift, quality and outcomes over one copy of its state.
 
     `/metrics` builds one per model and hands the busiest model's to the status signals, which
-    would otherwise compute the same reports again (a drift report of 100 features costs ~20 ms).
+    would otherwise compute the same reports again.
     """
 
     view: WindowView
@@ -149,8 +193,9 @@ class ModelReports:
 def model_reports(monitor: Monitor, model: str | None, which: str, now: float) -> ModelReports:
     """Drift, quality and outcomes of `model` (the busiest when None) over the window `which`."""
     view = window_view(monitor, model, which, now)
-    _, outcome = outcomes(monitor, view.model, which, now)
-    return ModelReports(view, drift_of(view, monitor.policies.drift), quality_of(view), outcome)
+    return ModelReports(
+        view, drift_of(view, monitor.policies.drift), quality_of(view), view.outcome
+    )
 
 
 def performance_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:

@@ -92,6 +92,9 @@ class Runtime:
                 window_seconds=settings.window_seconds,
                 rolling_windows=settings.rolling_windows,
                 policies=self.policies,
+                # Null tables of the drift decision are simulated off the request path, at start
+                # and on every reference change, so the first report after one stays fast.
+                calibrate=True,
             ),
             reference=reference,
             bootstrap=bootstrap,

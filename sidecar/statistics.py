@@ -24,39 +24,68 @@ _GAMMA_MAX_TERMS = 500
 _CROSSING_TOLERANCE = 1e-12
 
 
-def _proportions(counts: Counts) -> FloatArray:
-    """Counts as proportions (all zeros when empty)."""
+def proportions(counts: Counts) -> FloatArray:
+    """Counts as proportions along the last axis (all zeros where a row is empty)."""
     values = np.asarray(counts, dtype=np.float64)
-    total = values.sum()
-    return values / total if total > 0 else values
+    total = values.sum(axis=-1, keepdims=True)
+    result: FloatArray = np.divide(values, total, out=np.zeros_like(values), where=total > 0)
+    return result
+
+
+def psi_rows(reference: Counts, window: Counts, epsilon: float = DEFAULT_PSI_EPSILON) -> FloatArray:
+    """PSI of each row (last axis = slots); see `population_stability_index`."""
+    p = np.maximum(proportions(reference), epsilon)
+    q = np.maximum(proportions(window), epsilon)
+    result: FloatArray = np.sum((q - p) * np.log(q / p), axis=-1)
+    return result
 
 
 def population_stability_index(
     reference: Counts, window: Counts, epsilon: float = DEFAULT_PSI_EPSILON
 ) -> float:
     """PSI = sum_i (q_i - p_i) * ln(q_i / p_i), each proportion floored at epsilon (1e-4)."""
-    p = np.maximum(_proportions(reference), epsilon)
-    q = np.maximum(_proportions(window), epsilon)
-    return float(np.sum((q - p) * np.log(q / p)))
+    return float(psi_rows(reference, window, epsilon))
+
+
+def js_rows(reference: Counts, window: Counts) -> FloatArray:
+    """Jensen-Shannon distance (base 2) of each row; see `jensen_shannon_distance`."""
+    p, q = np.broadcast_arrays(proportions(reference), proportions(window))
+    m = (p + q) / 2.0
+    safe = np.where(m > 0, m, 1.0)
+
+    def kl(a: FloatArray) -> FloatArray:
+        ratio = np.where(a > 0, a, 1.0) / safe
+        terms: FloatArray = np.where(a > 0, a * np.log2(ratio), 0.0)
+        result: FloatArray = terms.sum(axis=-1)
+        return result
+
+    result: FloatArray = np.sqrt(np.maximum(0.0, (kl(p) + kl(q)) / 2.0))
+    return result
 
 
 def jensen_shannon_distance(reference: Counts, window: Counts) -> float:
     """sqrt(JSD) with JSD = KL(P||M)/2 + KL(Q||M)/2, M = (P+Q)/2, logs base 2, so in [0, 1]."""
-    p, q = _proportions(reference), _proportions(window)
-    m = (p + q) / 2.0
+    return float(js_rows(reference, window))
 
-    def kl(a: FloatArray) -> float:
-        used = a > 0
-        return float(np.sum(a[used] * np.log2(a[used] / m[used])))
 
-    return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2.0))
+def hellinger_rows(reference: Counts, window: Counts) -> FloatArray:
+    """Hellinger distance of each row; see `hellinger_distance`."""
+    p, q = proportions(reference), proportions(window)
+    # The squared-difference form avoids 1 - (1 - 1e-16) cancellation for near-equal P and Q.
+    result: FloatArray = np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2, axis=-1) / 2.0)
+    return result
 
 
 def hellinger_distance(reference: Counts, window: Counts) -> float:
     """H = sqrt(1 - sum_i sqrt(p_i q_i)) = ||sqrt(P) - sqrt(Q)||_2 / sqrt(2), in [0, 1]."""
-    p, q = _proportions(reference), _proportions(window)
-    # The squared-difference form avoids 1 - (1 - 1e-16) cancellation for near-equal P and Q.
-    return math.sqrt(float(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2)) / 2.0)
+    return float(hellinger_rows(reference, window))
+
+
+def ks_rows(reference: Counts, window: Counts) -> FloatArray:
+    """KS D of each row; see `ks_statistic`."""
+    p, q = proportions(reference), proportions(window)
+    result: FloatArray = np.max(np.abs(np.cumsum(p, axis=-1) - np.cumsum(q, axis=-1)), axis=-1)
+    return result
 
 
 def ks_statistic(reference: Counts, window: Counts) -> float:
@@ -66,8 +95,7 @@ def ks_statistic(reference: Counts, window: Counts) -> float:
     on a boundary; the raw-data D can exceed this by at most the mass the two distributions put
     inside a single bin, which is ~1/B of the reference for the quantile bins.
     """
-    p, q = _proportions(reference), _proportions(window)
-    return float(np.max(np.abs(np.cumsum(p) - np.cumsum(q))))
+    return float(ks_rows(reference, window))
 
 
 def kolmogorov_sf(x: float) -> float:
@@ -101,16 +129,17 @@ def decile_boundaries(reference: Counts, groups: int = 10) -> npt.NDArray[np.int
     Group j ends at the edge whose reference CDF is nearest j / groups, so with quantile fine
     bins each group holds ~1/groups of the reference; tied edges (point masses) merge groups.
     """
-    cdf = np.cumsum(_proportions(reference))
+    cdf = np.cumsum(proportions(reference))
     targets = np.arange(1, groups) / groups
     ends = np.abs(cdf[None, :] - targets[:, None]).argmin(axis=1)
     return np.unique(np.append(ends, cdf.size - 1))
 
 
 def group_counts(counts: Counts, boundaries: npt.NDArray[np.intp]) -> FloatArray:
-    """Sum slots into groups ending at `boundaries` (inclusive)."""
-    cumulative = np.cumsum(np.asarray(counts, dtype=np.float64))[boundaries]
-    return np.diff(cumulative, prepend=0.0)
+    """Sum slots (last axis) into groups ending at `boundaries` (inclusive)."""
+    cumulative = np.cumsum(np.asarray(counts, dtype=np.float64), axis=-1)[..., boundaries]
+    result: FloatArray = np.diff(cumulative, axis=-1, prepend=0.0)
+    return result
 
 
 def chi2_sf(x: float, dof: float) -> float:
@@ -197,26 +226,41 @@ def wasserstein_binned(
     integral of |F_P - F_Q| wherever the difference keeps its sign. On a bin where the difference
     changes sign between the edges it is taken as linear: w (g_a^2 + g_b^2) / (2 (|g_a| + |g_b|)).
     """
+    return float(wasserstein_rows(edges, reference, window))
+
+
+def _mass_and_moment(counts: Counts, sums: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per-slot mass and mass times mean (sums / n) along the last axis; zeros when empty."""
+    values = np.asarray(counts, dtype=np.float64)
+    total = values.sum(axis=-1, keepdims=True)
+    scale = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
+    return values * scale, np.asarray(sums, dtype=np.float64) * scale
+
+
+def wasserstein_rows(
+    edges: FloatArray,
+    reference: tuple[Counts, FloatArray],
+    window: tuple[Counts, FloatArray],
+) -> FloatArray:
+    """Wasserstein-1 of each row (edges (..., B+1), counts and sums (..., B+2)); 0 when empty."""
     (p_counts, p_sums), (q_counts, q_sums) = reference, window
-    p_n, q_n = float(np.sum(p_counts)), float(np.sum(q_counts))
-    if p_n <= 0 or q_n <= 0:
-        return 0.0
-    p_mass = np.asarray(p_counts, dtype=np.float64) / p_n
-    q_mass = np.asarray(q_counts, dtype=np.float64) / q_n
+    p_mass, p_moment = _mass_and_moment(p_counts, p_sums)
+    q_mass, q_moment = _mass_and_moment(q_counts, q_sums)
+    empty = (p_mass.sum(axis=-1) <= 0) | (q_mass.sum(axis=-1) <= 0)
     # Per-slot mass times mean, i.e. sums / n: no division by an empty slot's count.
-    moment = np.asarray(p_sums, dtype=np.float64) / p_n - np.asarray(q_sums, dtype=np.float64) / q_n
+    moment = p_moment - q_moment
     mass = p_mass - q_mass
-    before = np.concatenate(([0.0], np.cumsum(mass)[:-1]))
-    after = before + mass
-    widths = np.diff(edges)
-    inner = slice(1, edges.size)
-    signed = before[inner] * widths + mass[inner] * edges[1:] - moment[inner]
-    g_a, g_b = before[inner], after[inner]
+    after = np.cumsum(mass, axis=-1)
+    before = after - mass
+    widths = np.diff(edges, axis=-1)
+    g_a, g_b = before[..., 1:-1], after[..., 1:-1]
+    signed = g_a * widths + mass[..., 1:-1] * edges[..., 1:] - moment[..., 1:-1]
     # Rounding leaves ~1e-17 where a CDF difference is really 0; that is not a sign change.
     crossing = (g_a * g_b < 0) & (np.minimum(np.abs(g_a), np.abs(g_b)) > _CROSSING_TOLERANCE)
     linear = widths * (g_a**2 + g_b**2) / (2.0 * np.maximum(np.abs(g_a) + np.abs(g_b), 1e-300))
     # |integral of G| is a lower bound of integral |G|, so the linear model never goes below it.
-    body = float(np.sum(np.where(crossing, np.maximum(linear, np.abs(signed)), np.abs(signed))))
-    under = abs(float(mass[0] * edges[0] - moment[0]))
-    over = abs(float(moment[-1] - mass[-1] * edges[-1]))
-    return body + under + over
+    body = np.sum(np.where(crossing, np.maximum(linear, np.abs(signed)), np.abs(signed)), axis=-1)
+    under = np.abs(mass[..., 0] * edges[..., 0] - moment[..., 0])
+    over = np.abs(moment[..., -1] - mass[..., -1] * edges[..., -1])
+    result: FloatArray = np.where(empty, 0.0, body + under + over)
+    return result

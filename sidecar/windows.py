@@ -1,16 +1,24 @@
-"""Tumbling windows of column sketches per model, with current, previous and rolling views.
+"""Sliding windows of column sketches per model, built from mergeable buckets; plus tumbling ones.
 
-Windows are aligned to multiples of `window_seconds` since the Unix epoch (default 300 s); the
-last `rolling_windows` (default 12) are kept and the rolling view merges them. Each window holds,
-per feature and prediction column, a sketch from `sidecar.sketches` (binned on the reference's
-edges, or a DDSketch / bounded TopK without one), plus total rows and requests, up to
+Rows land in buckets of `window_seconds / buckets` (default 300 s / 10 = 30 s) aligned to the Unix
+epoch. Views at `now` (bucket b holds `now`):
+- `current` (the default everywhere): buckets b - 10 .. b, the last window_seconds at bucket
+  resolution (between 1 and 1.1 window_seconds), so it never starts empty at a boundary;
+- `previous`: the 11 buckets before those;
+- `rolling`: the `rolling_windows` (12) tumbling windows up to the one holding `now`.
+Buckets older than the previous view are folded into their tumbling window (a bucket lies in
+exactly one), which the rolling view merges; tumbling windows older than rolling_windows are
+dropped, and rows older than what is kept count in `late_rows`. Each bucket or window holds, per
+feature and prediction column, a sketch from `sidecar.sketches` (binned on the reference's edges,
+or a DDSketch / bounded TopK without one), plus total rows and requests, up to
 DEFAULT_MAX_UNEXPECTED unexpected feature names, and a count of columns dropped beyond
-`max_columns` (default 256). Rows older than the oldest kept window are counted in `late_rows`
-and dropped. Memory bound: rolling_windows * max_columns * ~4 KiB for numeric columns (~12 MiB at
-the defaults), categorical columns 8 bytes per reference category plus a bounded TopK.
+`max_columns` (default 256). Memory bound: (2 * (buckets + 1) + rolling_windows + 1) sketches per
+column, i.e. 35 * max_columns * ~1.9 KiB for numeric columns (~17 MiB at the defaults),
+categorical columns 8 bytes per reference category plus a bounded TopK.
 
-`set_reference` swaps the reference and clears every kept window's column sketches (their row
-and request totals stay): sketches on the old edges cannot be compared with the new profile.
+`set_reference` swaps the reference. Rows, requests and every column's quality counts stay;
+a column's distribution stays when the new reference bins it identically (the same profile put
+again) and restarts otherwise: sketches on other edges cannot be compared with the new profile.
 Time is always the `now` argument.
 """
 
@@ -29,6 +37,7 @@ DEFAULT_WINDOW_SECONDS = 300.0
 DEFAULT_ROLLING_WINDOWS = 12
 DEFAULT_MAX_COLUMNS = 256
 DEFAULT_MAX_UNEXPECTED = 32
+DEFAULT_BUCKETS = 10
 DEFAULT_RANGE_TOLERANCE = 0.0
 WINDOW_VIEWS = ("current", "previous", "rolling")
 GROUPS = ("features", "predictions")
@@ -155,11 +164,6 @@ def new_sketch(
     return CategoricalColumnSketch() if kind == "categorical" else NumericColumnSketch()
 
 
-def _empty(start: float, seconds: float) -> WindowState:
-    """A window with nothing in it yet."""
-    return WindowState(start=start, end=start + seconds, features={}, predictions={})
-
-
 class _Window:
     """Mutable state of one tumbling window."""
 
@@ -186,7 +190,7 @@ class _Window:
 
 
 class WindowStore:
-    """Tumbling windows of per-column sketches for one model (not thread-safe: caller locks)."""
+    """Sliding and tumbling windows of per-column sketches for one model (caller locks)."""
 
     def __init__(
         self,
@@ -195,10 +199,15 @@ class WindowStore:
         rolling_windows: int = DEFAULT_ROLLING_WINDOWS,
         max_columns: int = DEFAULT_MAX_COLUMNS,
         range_tolerance: float = DEFAULT_RANGE_TOLERANCE,
+        buckets: int = DEFAULT_BUCKETS,
     ) -> None:
         if not (math.isfinite(window_seconds) and window_seconds > 0):
             raise ValueError(f"window_seconds={window_seconds!r} must be a positive number")
-        for name, value in (("rolling_windows", rolling_windows), ("max_columns", max_columns)):
+        for name, value in (
+            ("rolling_windows", rolling_windows),
+            ("max_columns", max_columns),
+            ("buckets", buckets),
+        ):
             if value < 1:
                 raise ValueError(f"{name}={value!r} must be >= 1")
         if range_tolerance < 0:
@@ -208,40 +217,70 @@ class WindowStore:
         self.rolling_windows = rolling_windows
         self.max_columns = max_columns
         self.range_tolerance = range_tolerance
+        self.buckets = buckets
+        self.bucket_seconds = self.window_seconds / buckets
+        # Buckets kept unfolded: the current and the previous sliding view, buckets + 1 each.
+        self._fine = 2 * (buckets + 1)
         self.late_rows = 0
-        self._windows: list[_Window] = []
+        self._buckets: dict[int, _Window] = {}
+        self._windows: dict[int, _Window] = {}
+        self._newest: int | None = None
         self._kinds: dict[tuple[str, str], str] = {}
 
     @property
     def dropped_columns(self) -> int:
         """Columns not tracked in the kept windows because max_columns was reached."""
-        return sum(window.dropped for window in self._windows)
+        kept = [*self._buckets.values(), *self._windows.values()]
+        return sum(window.dropped for window in kept)
 
     def window_start(self, now: float) -> float:
         """Start of the tumbling window holding `now`."""
         return math.floor(now / self.window_seconds) * self.window_seconds
 
-    def _window(self, now: float) -> _Window | None:
-        """The kept window for `now`, opening a new one when time moved on (None if too old)."""
-        start = self.window_start(now)
-        if not self._windows or start > self._windows[-1].start:
-            self._windows.append(_Window(start))
-            self._trim()
-            return self._windows[-1]
-        if start <= self._windows[-1].start - self.rolling_windows * self.window_seconds:
-            return None
-        for window in self._windows:
-            if window.start == start:
-                return window
-        # A gap window (no rows arrived in it before a later one opened) opens late.
-        self._windows.append(_Window(start))
-        self._windows.sort(key=lambda w: w.start)
-        return next(w for w in self._windows if w.start == start)
+    def bucket_start(self, now: float) -> float:
+        """Start of the sub-window bucket holding `now`."""
+        return self._bucket(now) * self.bucket_seconds
 
-    def _trim(self) -> None:
-        """Keep only windows within rolling_windows of the newest one."""
-        oldest = self._windows[-1].start - (self.rolling_windows - 1) * self.window_seconds
-        self._windows = [w for w in self._windows if w.start >= oldest]
+    def _bucket(self, now: float) -> int:
+        return math.floor(now / self.bucket_seconds)
+
+    def _advance(self, bucket: int) -> None:
+        """Move time on to `bucket`: fold aged buckets into their windows, drop old windows."""
+        if self._newest is not None and bucket <= self._newest:
+            return
+        self._newest = bucket
+        oldest_fine = bucket - self._fine + 1
+        for index in [i for i in self._buckets if i < oldest_fine]:
+            self._fold(index, self._buckets.pop(index))
+        oldest = bucket // self.buckets - self.rolling_windows
+        for index in [j for j in self._windows if j < oldest]:
+            del self._windows[index]
+
+    def _fold(self, bucket: int, source: _Window) -> None:
+        """Merge an aged bucket into the tumbling window holding it."""
+        index = bucket // self.buckets
+        target = self._windows.get(index)
+        if target is None:
+            target = self._windows[index] = _Window(index * self.window_seconds)
+        _load(target, _state_of(target, 0.0).merged(_state_of(source, 0.0)))
+
+    def _target(self, now: float) -> _Window | None:
+        """The bucket (or, if it was folded, the window) for rows at `now`; None if too old."""
+        bucket = self._bucket(now)
+        self._advance(bucket)
+        assert self._newest is not None
+        if bucket > self._newest - self._fine:
+            found = self._buckets.get(bucket)
+            if found is None:
+                found = self._buckets[bucket] = _Window(bucket * self.bucket_seconds)
+            return found
+        index = bucket // self.buckets
+        if index < self._newest // self.buckets - self.rolling_windows:
+            return None
+        window = self._windows.get(index)
+        if window is None:
+            window = self._windows[index] = _Window(index * self.window_seconds)
+        return window
 
     def observe(
         self,
@@ -252,7 +291,7 @@ class WindowStore:
         requests: int = 1,
     ) -> None:
         """Add decoded rows (columns of n_rows values, from `requests` requests) at `now`."""
-        window = self._window(now)
+        window = self._target(now)
         if window is None:
             self.late_rows += n_rows
             return
@@ -279,79 +318,143 @@ class WindowStore:
             sketch = sketches[name] = new_sketch(profile, kind, self.range_tolerance)
         sketch.update(split)
 
-    def snapshot(self, which: str, now: float) -> WindowState:
-        """A frozen copy of the current, previous or rolling (last N windows) view at `now`."""
+    def span(self, which: str, now: float) -> tuple[float, float]:
+        """[start, end) of the view `which` at `now` (see the module docstring)."""
+        first, last = self.bucket_range(which, now)
+        width = self.bucket_seconds
+        return first * width, (now if which == "current" else (last + 1) * width)
+
+    def bucket_range(self, which: str, now: float) -> tuple[int, int]:
+        """First and last bucket index of a view (a bucket's start is index * bucket_seconds)."""
         if which not in WINDOW_VIEWS:
-            raise ValueError(f"window={which!r} is not one of {WINDOW_VIEWS}")
-        current = self.window_start(now)
-        seconds = self.window_seconds
-        if which != "rolling":
-            start = current if which == "current" else current - seconds
-            for window in self._windows:
-                if window.start == start:
-                    return window.state(seconds)
-            return _empty(start, seconds)
-        first = current - (self.rolling_windows - 1) * seconds
-        state = _empty(first, seconds)
-        for window in self._windows:
-            if first <= window.start <= current:
-                state = state.merged(window.state(seconds))
-        return replace(state, start=first, end=current + seconds)
+            raise ValueError(f"window={which!r} is not one of {', '.join(WINDOW_VIEWS)}")
+        bucket = self._bucket(now)
+        if which == "current":
+            return bucket - self.buckets, bucket
+        if which == "previous":
+            return bucket - 2 * self.buckets - 1, bucket - self.buckets - 1
+        current = bucket // self.buckets
+        first = current - (self.rolling_windows - 1)
+        return first * self.buckets, (current + 1) * self.buckets - 1
+
+    def snapshot(self, which: str, now: float) -> WindowState:
+        """A frozen copy of the current (sliding), previous or rolling view at `now`."""
+        first, last = self.bucket_range(which, now)
+        start, end = self.span(which, now)
+        state = WindowState(start=start, end=end)
+        for index, bucket in sorted(self._buckets.items()):
+            if first <= index <= last:
+                state = state.merged(bucket.state(self.bucket_seconds))
+        if which == "rolling":
+            for index, window in sorted(self._windows.items()):
+                if first <= index * self.buckets <= last:
+                    state = state.merged(window.state(self.window_seconds))
+        return replace(state, start=start, end=end)
 
     def set_reference(self, reference: ReferenceProfile | None) -> None:
-        """Swap the reference; kept windows lose their column sketches (see module docstring)."""
-        self.reference = reference
-        self._kinds.clear()
-        for window in self._windows:
-            window.columns = {group: {} for group in GROUPS}
-            window.unexpected.clear()
+        """Swap the reference; row counts and quality counts stay (see the module docstring)."""
+        previous, self.reference = self.reference, reference
+        for window in [*self._buckets.values(), *self._windows.values()]:
+            for group in GROUPS:
+                old, new = _profiles(previous, group), _profiles(reference, group)
+                window.columns[group] = {
+                    name: _rebased(sketch, old.get(name), new.get(name), self.range_tolerance)
+                    for name, sketch in window.columns[group].items()
+                }
+            names = _profiles(reference, "features")
+            unexpected = [n for n in window.columns["features"] if reference and n not in names]
+            window.unexpected = dict.fromkeys(unexpected[:DEFAULT_MAX_UNEXPECTED])
 
     def merge(self, other: WindowStore) -> None:
-        """Add another store's windows (same reference and window length) window by window."""
-        if other.window_seconds != self.window_seconds:
-            raise ValueError("cannot merge window stores with different window lengths")
-        for theirs in other._windows:
-            mine = next((w for w in self._windows if w.start == theirs.start), None)
-            if mine is None:
-                mine = _Window(theirs.start)
-                self._windows.append(mine)
-            state = _state_of(mine, self.window_seconds).merged(theirs.state(self.window_seconds))
-            _load(mine, state)
-        self._windows.sort(key=lambda w: w.start)
-        self._trim()
+        """Add another store's buckets and windows (same reference and settings), one by one."""
+        if (other.window_seconds, other.buckets) != (self.window_seconds, self.buckets):
+            raise ValueError("cannot merge window stores with different windows or buckets")
+        for mine, theirs, seconds in (
+            (self._buckets, other._buckets, self.bucket_seconds),
+            (self._windows, other._windows, self.window_seconds),
+        ):
+            for index, window in theirs.items():
+                target = mine.setdefault(index, _Window(window.start))
+                _load(target, _state_of(target, seconds).merged(window.state(seconds)))
+        if other._newest is not None:
+            newest = other._newest if self._newest is None else max(self._newest, other._newest)
+            self._newest = None
+            self._advance(newest)
         self.late_rows += other.late_rows
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON form of the kept windows and settings."""
+        """Plain JSON form of the kept buckets, windows and settings."""
         return {
             "window_seconds": self.window_seconds,
             "rolling_windows": self.rolling_windows,
             "max_columns": self.max_columns,
             "range_tolerance": self.range_tolerance,
+            "buckets": self.buckets,
             "late_rows": self.late_rows,
-            "windows": [w.state(self.window_seconds).to_dict() for w in self._windows],
+            "newest": self._newest,
+            "windows": [w.state(self.window_seconds).to_dict() for w in self._windows.values()],
+            "bucket_states": [
+                b.state(self.bucket_seconds).to_dict() for b in self._buckets.values()
+            ],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], reference: ReferenceProfile | None) -> WindowStore:
-        """Restore a store saved by `to_dict()` against the same reference."""
+        """Restore `to_dict()` output against the same reference (tumbling-only form too)."""
         store = cls(
             reference,
             float(data["window_seconds"]),
             int(data["rolling_windows"]),
             int(data["max_columns"]),
             float(data["range_tolerance"]),
+            int(data.get("buckets", DEFAULT_BUCKETS)),
         )
         store.late_rows = int(data["late_rows"])
-        for raw in data["windows"]:
-            state = WindowState.from_dict(raw, reference, store.range_tolerance)
-            window = _Window(state.start)
-            _load(window, state)
-            store._windows.append(window)
-            for group in GROUPS:
-                for name, sketch in getattr(state, group).items():
-                    store._kinds.setdefault((group, name), sketch.kind)
+        for key, target, seconds in (
+            ("windows", store._windows, store.window_seconds),
+            ("bucket_states", store._buckets, store.bucket_seconds),
+        ):
+            for raw in data.get(key, []):
+                state = WindowState.from_dict(raw, reference, store.range_tolerance)
+                window = _Window(state.start)
+                _load(window, state)
+                target[round(state.start / seconds)] = window
+                for group in GROUPS:
+                    for name, sketch in getattr(state, group).items():
+                        store._kinds.setdefault((group, name), sketch.kind)
+        newest = data.get("newest")
+        if newest is None and store._windows:
+            newest = (max(store._windows) + 1) * store.buckets - 1
+        store._newest = None if newest is None else int(newest)
         return store
+
+
+def _rebased(
+    sketch: ColumnSketch,
+    old: ColumnProfile | None,
+    new: ColumnProfile | None,
+    tolerance: float,
+) -> ColumnSketch:
+    """The sketch under a new reference: kept when its bins are the same, else restarted.
+
+    A restarted sketch keeps its quality counts (rows present, missing, non-finite, type
+    mismatches, out of range), so replacing the reference never changes a window's counts;
+    only the distribution (on the old bins) cannot be carried over.
+    """
+    if old is not None and new is not None and _same_bins(old, new):
+        return sketch
+    fresh = new_sketch(new, sketch.kind, tolerance)
+    fresh.quality.merge(sketch.quality)
+    return fresh
+
+
+def _same_bins(old: ColumnProfile, new: ColumnProfile) -> bool:
+    """Whether two reference columns bin values identically."""
+    if old.kind != new.kind:
+        return False
+    if old.kind == "numeric":
+        return old.edges == new.edges and old.valid_range() == new.valid_range()
+    return old.category_names == new.category_names
 
 
 def _infer_kind(split: SplitColumn) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 
 from sidecar.analysis import AnalysisWorker, BudgetController
 from sidecar.capture import Capture, Sampler, SamplingPolicy
-from sidecar.monitor import Monitor, MonitorOptions
+from sidecar.monitor import ColumnObserver, Monitor, MonitorOptions
 from sidecar.records import Captured
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import ReferenceProfile
@@ -78,8 +78,10 @@ def sources(monitor: Monitor) -> StatusSources:
     return StatusSources(monitor, RequestStats((0.1, 1.0)), capture, worker, 0.25)
 
 
-def monitor(with_reference: bool = True) -> Monitor:
+def monitor(with_reference: bool = True, observers: Sequence[ColumnObserver] = ()) -> Monitor:
     """A monitor with 60-second windows, optionally with the reference above."""
     return Monitor(
-        MonitorOptions(window_seconds=60), reference=reference() if with_reference else None
+        MonitorOptions(window_seconds=60),
+        reference=reference() if with_reference else None,
+        observers=observers,
     )

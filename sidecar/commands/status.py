@@ -17,6 +17,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from sidecar.windows import WINDOW_VIEWS
+
 DEFAULT_ADMIN_URL = "http://127.0.0.1:9464"
 DEFAULT_TIMEOUT_SECONDS = 5.0
 EXIT_CODES = {"ok": 0, "unknown": 0, "warning": 1, "critical": 2}
@@ -47,18 +49,27 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--token", default=os.environ.get("SIDECAR_ADMIN_TOKEN"), help="admin token"
     )
+    parser.add_argument(
+        "--window",
+        choices=WINDOW_VIEWS,
+        default="current",
+        help="window the model signals are judged over, as the admin API's window= "
+        "(default current: the sliding last window_seconds)",
+    )
     parser.add_argument("--json", action="store_true", help="print the raw JSON report")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds")
     parser.set_defaults(run=run)
     return parser
 
 
-def fetch_status(admin: str, token: str | None = None, timeout: float = 5.0) -> dict[str, Any]:
-    """The status report from `{admin}/api/v1/status`; StatusUnavailable on any failure."""
+def fetch_status(
+    admin: str, token: str | None = None, timeout: float = 5.0, window: str = "current"
+) -> dict[str, Any]:
+    """The status report from `{admin}/api/v1/status?window=`; StatusUnavailable on failure."""
     url = admin.rstrip("/") + "/api/v1/status"
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.get(url, headers=headers, timeout=timeout)
+        response = httpx.get(url, headers=headers, timeout=timeout, params={"window": window})
     except httpx.HTTPError as exc:
         raise StatusUnavailable(f"cannot reach {url}: {exc}") from exc
     if response.status_code != 200:
@@ -115,7 +126,8 @@ def render_table(report: Mapping[str, Any], colour: bool = False) -> str:
 def run(args: argparse.Namespace) -> int:
     """Fetch and print the status; the exit code carries the overall verdict."""
     try:
-        report = fetch_status(args.admin, getattr(args, "token", None), args.timeout)
+        window = getattr(args, "window", "current")
+        report = fetch_status(args.admin, getattr(args, "token", None), args.timeout, window)
     except StatusUnavailable as exc:
         print(f"sidecar status: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE

@@ -65,7 +65,11 @@ def histogram_quantile(q: float, buckets: Buckets) -> float | None:
 
 @dataclass(frozen=True)
 class ColumnLine:
-    """One column's drift as shown: statistic chosen by the rule, its value and the verdict."""
+    """One column's drift as shown: the rule's statistic, the limit it must pass, the verdict.
+
+    `threshold` is the report's `critical` (the larger of the effect-size threshold and the
+    no-drift quantile at this row count), or its `threshold` from a sidecar without one.
+    """
 
     group: str
     name: str
@@ -75,6 +79,7 @@ class ColumnLine:
     threshold: float | None
     rows: int
     drift: bool | None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ def drift_lines(body: Any) -> tuple[ColumnLine, ...]:
             method = str(column.get("method", "?"))
             statistics = column.get("statistics")
             value = statistics.get(method) if isinstance(statistics, Mapping) else None
+            limit = _number(column.get("critical"))
+            reason = column.get("reason")
             lines.append(
                 ColumnLine(
                     group,
@@ -113,9 +120,10 @@ def drift_lines(body: Any) -> tuple[ColumnLine, ...]:
                     str(column.get("kind", "?")),
                     method,
                     value if isinstance(value, int | float) else None,
-                    _number(column.get("threshold")),
+                    limit if limit is not None else _number(column.get("threshold")),
                     int(column.get("count") or 0),
                     column.get("drift") if isinstance(column.get("drift"), bool) else None,
+                    reason if isinstance(reason, str) else "",
                 )
             )
     return tuple(lines)
@@ -273,6 +281,7 @@ def render_table(state: ViewState, urls: Sequence[str] = ()) -> str:
         lines.append(
             f"{name:<24}{line.kind:<13}{line.method:<14}{_fmt(line.value):>9}"
             f"{_fmt(line.threshold, 2):>8}{line.rows:>8}  {colours[line.drift]}"
+            + (f" {DIM}({line.reason}){RESET}" if line.drift is None and line.reason else "")
         )
     if not state.columns:
         lines.append(DIM + "(no drift report yet)" + RESET)

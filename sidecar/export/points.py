@@ -21,7 +21,7 @@ from sidecar.capture import DROP_REASONS
 from sidecar.deciles import BIN_LABELS, reference_fractions, window_quantiles
 from sidecar.drift import DriftReport
 from sidecar.export.features import FeatureExport
-from sidecar.monitor import ModelState, Monitor
+from sidecar.monitor import Monitor
 from sidecar.outcomes.performance import PerformanceReport
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import CHECKS, QualityReport
@@ -83,15 +83,12 @@ def counter_points(sources: ExportSources) -> Points:
     """The process counters: capture, decode errors, feedback and the prediction store."""
     points: Points = defaultdict(list)
     _capture_points(sources, points)
-    monitor = sources.status.monitor
-    with monitor.lock:
-        states = list(monitor.models.values())
-        feedback = monitor.feedback_totals
-        entries = sum(len(state.predictions) for state in states)
-        evictions = {
-            reason: sum(state.predictions.evictions.get(reason, 0) for state in states)
-            for reason in ("capacity", "ttl")
-        }
+    counters = sources.status.monitor.counters()
+    feedback, entries, evictions = (
+        counters.feedback,
+        counters.prediction_entries,
+        counters.evictions,
+    )
     for outcome in ("matched", "unknown", "duplicate", "invalid"):
         points["sidecar.feedback.labels"].append((getattr(feedback, outcome), {"outcome": outcome}))
     points["sidecar.prediction_store.entries"].append((entries, {}))
@@ -105,18 +102,16 @@ def window_points(sources: ExportSources, now: float) -> Points:
     points: Points = defaultdict(list)
     monitor: Monitor = sources.status.monitor
     export = sources.export
-    with monitor.lock:
-        models = list(monitor.models.items())
-        busiest = monitor.model(None)
+    counters = monitor.counters()
     computed: dict[str, reports.ModelReports] = {}
-    for name, state in models:
+    for name, state in counters.models:
         found = computed[name] = reports.model_reports(monitor, name, "current", now)
         exported = _exported(export, state, found.drift)
         _drift_points(label(name), found.drift, found.view.snapshot, exported, points)
         _bin_points(label(name), export, state, exported, points)
         _quality_points(found.quality, name, exported, points)
         _outcome_points(found.outcome, name, points)
-    shared = computed.get(busiest[0]) if busiest is not None else None
+    shared = computed.get(counters.busiest) if counters.busiest is not None else None
     for signal in status_report(sources.status, now, computed=shared).signals:
         points["sidecar.status"].append(
             (VERDICT_GAUGE[signal.verdict], {"signal": label(signal.name)})
@@ -131,7 +126,7 @@ def _capture_points(sources: ExportSources, points: Points) -> None:
     dropped = {reason: 0 for reason in DROP_REASONS} | dict(capture.dropped)
     for reason, count in dropped.items():
         points["sidecar.capture.dropped"].append((count, {"reason": label(reason)}))
-    for (protocol, reason), count in list(sources.status.monitor.decode_errors.items()):
+    for (protocol, reason), count in sources.status.monitor.counters().decode_errors.items():
         attributes = {"protocol": label(protocol), "reason": label(reason)}
         points["sidecar.decode.errors"].append((count, attributes))
     for outcome, count in list(sources.metadata_fetches.items()):
@@ -141,7 +136,7 @@ def _capture_points(sources: ExportSources, points: Points) -> None:
     points["sidecar.analysis.cpu_ratio"].append((sources.status.worker.cpu_share, {}))
 
 
-def _exported(export: FeatureExport, state: ModelState, report: DriftReport) -> list[str]:
+def _exported(export: FeatureExport, state: object, report: DriftReport) -> list[str]:
     """Feature names to export for a model: the admitted ones, else the first `max` reported."""
     admitted = export.model(state)
     if admitted is not None:
@@ -188,7 +183,7 @@ def _drift_points(
 
 
 def _bin_points(
-    model: str, export: FeatureExport, state: ModelState, exported: list[str], points: Points
+    model: str, export: FeatureExport, state: object, exported: list[str], points: Points
 ) -> None:
     admitted = export.model(state)
     if admitted is None:
@@ -211,7 +206,7 @@ def _quality_points(quality: QualityReport, name: str, exported: list[str], poin
         if feature.name not in wanted:
             continue
         for check in CHECKS:
-            value = feature.rate(check)
+            value = feature.excess(check)  # beyond the reference's own rate, as status judges
             if value is not None:
                 attributes = {"model": model, "feature": label(feature.name), "check": check}
                 points["sidecar.feature.quality_ratio"].append((value, attributes))

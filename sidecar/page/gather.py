@@ -57,8 +57,7 @@ def page_data(sources: PageSources, model: str | None, which: str, now: float) -
     """Everything the page renders for `model` (the busiest when None) over the view `which`."""
     reports.check_view(which)
     monitor = sources.status.monitor
-    with monitor.lock:
-        models = sorted(monitor.models)
+    models = sorted(name for name, _ in monitor.counters().models)
     data: dict[str, Any] = {
         "generated_at": now,
         "model": model,

@@ -72,12 +72,11 @@ def page_routes(sources: PageSources) -> list[Route]:
     async def history(request: Request) -> Response:
         model = request.query_params.get("model") or None
         monitor = sources.status.monitor
-        with monitor.lock:
-            busiest = monitor.model(None)
-            known = set(monitor.models)
+        counters = monitor.counters()
+        known = {name for name, _ in counters.models}
         known.update(sources.history.models())
         if model is None:
-            model = busiest[0] if busiest is not None else min(known, default=None)
+            model = counters.busiest if counters.busiest is not None else min(known, default=None)
         if model is None or model not in known:
             detail = f"no sampled traffic yet for {model or 'any model'}"
             return JSONResponse({"error": "no_data", "detail": detail}, status_code=404)

@@ -1,13 +1,16 @@
-"""The status report: one verdict per signal over the current window and the last hour.
+"""The status report: one verdict per signal over the sliding window and the last hour.
 
 Signals come from `sidecar.signals.verdicts` and `sidecar.signals.slo`; this module only gathers
 their inputs from the running sidecar (monitor windows, outcome windows, request stats, capture
-counters).
+counters). Drift signals read the drift report's verdicts (`sidecar.reports.drift_of`), so they
+are the verdicts `/api/v1/drift` and the drift gauges show. Every signal then passes the
+sources' latch (`sidecar.signals.hysteresis`): a raised signal clears only after
+`status.clear_after_seconds` (default one window) clean, its detail saying so meanwhile.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from sidecar import reports
 from sidecar.analysis import AnalysisWorker
@@ -15,6 +18,7 @@ from sidecar.capture import Capture
 from sidecar.monitor import Monitor
 from sidecar.signals import slo
 from sidecar.signals import verdicts as signals
+from sidecar.signals.hysteresis import Latch
 from sidecar.signals.performance import confidence_signal, performance_signal
 from sidecar.signals.thresholds import StatusThresholds
 from sidecar.signals.traffic import RequestStats
@@ -33,6 +37,16 @@ class StatusSources:
     capture: Capture
     worker: AnalysisWorker
     cpu_cap: float
+    latch: Latch | None = field(default=None)
+    """Holds raised signals; made from `status.clear_after_seconds` on first use when None."""
+
+    def signal_latch(self) -> Latch:
+        """The latch the status signals pass (one per sources, so one per sidecar)."""
+        if self.latch is None:
+            t = self.monitor.policies.status
+            hold = t.clear_after_seconds
+            self.latch = Latch(self.monitor.options.window_seconds if hold is None else hold)
+        return self.latch
 
 
 def _model_signals(
@@ -56,12 +70,10 @@ def _model_signals(
     )
     found = [
         *signals.quality_signals(quality, t),
-        signals.feature_drift(
-            [n for n, c in drift.features.items() if c.drift], len(drift.features), t
-        ),
-        signals.dataset_drift(drift.share, drift.total, t),
+        signals.feature_drift(drift.drifted_names(), drift.tested(), t),
+        signals.dataset_drift(drift, t),
         signals.prediction_drift(
-            [n for n, c in drift.predictions.items() if c.drift], len(drift.predictions), t
+            drift.drifted_names("predictions"), drift.tested("predictions"), t
         ),
         _collapse(view, t),
     ]
@@ -102,8 +114,9 @@ def _traffic_signals(sources: StatusSources, t: StatusThresholds, now: float) ->
     short, hour = stats.span(now, 300), stats.span(now, 3600)
     capture = sources.capture
     dropped = sum(capture.dropped.values())
-    decode_errors = sum(sources.monitor.decode_errors.values())
-    analysed = sum(state.requests for state in sources.monitor.models.values())
+    counters = sources.monitor.counters()
+    decode_errors = sum(counters.decode_errors.values())
+    analysed = counters.analysed
     return [
         slo.upstream_errors(short.total, short.errors_5xx, t),
         slo.upstream_timeouts(short.total, short.timeouts, t),
@@ -131,4 +144,21 @@ def status_report(
     reports.check_view(which)
     found = _model_signals(sources.monitor, t, now, which, computed)
     found += _traffic_signals(sources, t, now)
+    if which == "current":
+        latch = sources.signal_latch()
+        found = [_held(latch, signal, now) for signal in found]
     return StatusReport(tuple(found), generated_at=now)
+
+
+def _held(latch: Latch, signal: Signal, now: float) -> Signal:
+    """The signal at its held verdict (its live figure and detail, and why it is held)."""
+    held = latch.hold(signal.name, signals.SEVERITY[signal.verdict], now)
+    if held.held_for is None:
+        return signal
+    verdict = signals.VERDICT_OF_SEVERITY[held.level]
+    detail = (
+        f"held {verdict}: raised {held.held_for:.0f} s ago, clears after "
+        f"{latch.clear_after:g} s clean; now {signal.verdict}"
+        + (f" ({signal.detail})" if signal.detail else "")
+    )
+    return replace(signal, verdict=verdict, detail=detail)

@@ -9,12 +9,15 @@ the `min_*` row counts make a signal `unknown` rather than noisy on thin windows
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from sidecar.quality import CHECKS
+
+log = logging.getLogger("sidecar.signals")
 
 # Shares are in [0, 1]. Row minimums make a signal `unknown` rather than noisy on thin windows.
 
@@ -35,9 +38,10 @@ DEFAULT_UNEXPECTED_FEATURES_WARNING = 1.0
 """Distinct unexpected feature names in a window that make a warning."""
 DEFAULT_FEATURE_DRIFT_WARNING = 1.0
 """Drifted features that make a warning."""
-DEFAULT_DATASET_DRIFT_WARNING = 0.25
-DEFAULT_DATASET_DRIFT_CRITICAL = 0.50
-"""Share of drifted features at which the dataset counts as drifted (Evidently's default)."""
+DEFAULT_CLEAR_AFTER_SECONDS: float | None = None
+"""A raised signal clears after this long clean; None: one window (`window_seconds`)."""
+RETIRED = frozenset({"dataset_drift_warning", "dataset_drift_critical"})
+"""Keys accepted and ignored: dataset drift has one threshold, `drift.dataset_share`."""
 DEFAULT_PREDICTION_DRIFT_CRITICAL = False
 DEFAULT_COLLAPSE_TOP_SHARE_WARNING = 0.90
 DEFAULT_COLLAPSE_TOP_SHARE_CRITICAL = 0.99
@@ -90,6 +94,7 @@ _UNBOUNDED_FIELDS = frozenset(
         "burn_rate_warning",
         "performance_floor",
         "performance_warning_margin",
+        "clear_after_seconds",
     }
 )
 
@@ -113,8 +118,6 @@ class StatusThresholds:
     payload_error_critical: float = DEFAULT_PAYLOAD_ERROR_CRITICAL
     unexpected_features_warning: float = DEFAULT_UNEXPECTED_FEATURES_WARNING
     feature_drift_warning: float = DEFAULT_FEATURE_DRIFT_WARNING
-    dataset_drift_warning: float = DEFAULT_DATASET_DRIFT_WARNING
-    dataset_drift_critical: float = DEFAULT_DATASET_DRIFT_CRITICAL
     prediction_drift_critical: bool = DEFAULT_PREDICTION_DRIFT_CRITICAL
     collapse_top_share_warning: float = DEFAULT_COLLAPSE_TOP_SHARE_WARNING
     collapse_top_share_critical: float = DEFAULT_COLLAPSE_TOP_SHARE_CRITICAL
@@ -148,6 +151,8 @@ class StatusThresholds:
     queue_saturation_warning: float = DEFAULT_QUEUE_SATURATION_WARNING
     queue_saturation_critical: float = DEFAULT_QUEUE_SATURATION_CRITICAL
     analysis_cpu_warning: float = DEFAULT_ANALYSIS_CPU_WARNING
+    clear_after_seconds: float | None = DEFAULT_CLEAR_AFTER_SECONDS
+    """Hysteresis: seconds clean before a raised signal clears; None means window_seconds."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -171,6 +176,9 @@ class StatusThresholds:
         known = {f.name: f for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, raw in values.items():
+            if key in RETIRED:
+                log.warning("status.%s is ignored: dataset drift uses drift.dataset_share", key)
+                continue
             if key not in known:
                 raise ValueError(f"status.{key}={raw!r} is not a known threshold")
             kwargs[key] = _convert(key, raw)
@@ -182,7 +190,7 @@ def _convert(key: str, raw: Any) -> Any:
         if not isinstance(raw, bool):
             raise ValueError(f"status.{key}={raw!r} is not a boolean")
         return raw
-    if raw is None and key == "performance_floor":
+    if raw is None and key in ("performance_floor", "clear_after_seconds"):
         return None
     try:
         return int(raw) if key in _COUNT_FIELDS else float(raw)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sidecar.drift import DriftReport
 from sidecar.quality import CHECKS, QualityReport
 from sidecar.signals.thresholds import StatusThresholds
 
@@ -32,8 +33,10 @@ DEFAULT_MAX_NAMES_IN_DETAIL = 10
 """At most this many feature or output names are spelled out in a signal's detail."""
 
 __all__ = [
+    "SEVERITY",
     "VERDICTS",
     "VERDICT_GAUGE",
+    "VERDICT_OF_SEVERITY",
     "Signal",
     "StatusReport",
     "StatusThresholds",
@@ -51,7 +54,9 @@ __all__ = [
     "unknown",
 ]
 
-_SEVERITY: dict[str, int] = {"unknown": -1, "ok": 0, "warning": 1, "critical": 2}
+SEVERITY: dict[str, int] = {"unknown": -1, "ok": 0, "warning": 1, "critical": 2}
+"""Order of the verdicts (the `sidecar_status` gauge's values)."""
+VERDICT_OF_SEVERITY: dict[int, Verdict] = {-1: "unknown", 0: "ok", 1: "warning", 2: "critical"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +93,7 @@ def overall_status(signals: Iterable[Signal]) -> Verdict:
     """The worst verdict; `unknown` only when there are no signals or all are unknown."""
     worst: Verdict = "unknown"
     for signal in signals:
-        if _SEVERITY[signal.verdict] > _SEVERITY[worst]:
+        if SEVERITY[signal.verdict] > SEVERITY[worst]:
             worst = signal.verdict
     return worst
 
@@ -216,15 +221,17 @@ def feature_drift(drifted: Sequence[str], n_features: int, t: StatusThresholds) 
     return grade(name, float(len(drifted)), t.feature_drift_warning, None, detail)
 
 
-def dataset_drift(share: float | None, n_features: int, t: StatusThresholds) -> Signal:
-    """Graded on the share of tested features that drifted."""
+def dataset_drift(report: DriftReport, t: StatusThresholds) -> Signal:
+    """The drift report's dataset verdict (one threshold, `drift.dataset_share`): critical."""
     name = "dataset_drift"
-    if share is None or n_features <= 0:
-        return unknown(name, "no feature had enough rows to test", t.dataset_drift_warning)
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"drifted share {share!r} is not in [0, 1]")
-    detail = f"{share:.0%} of {n_features} features drifted"
-    return grade(name, share, t.dataset_drift_warning, t.dataset_drift_critical, detail)
+    share, threshold = report.share, report.threshold
+    if share is None or report.drift is None or report.total <= 0:
+        return unknown(name, "no feature had enough rows to test", threshold)
+    detail = (
+        f"{report.drifted} of {report.total} features drifted ({share:.0%}; dataset drift at "
+        f">= {report.required})"
+    )
+    return Signal(name, "critical" if report.drift else "ok", share, threshold, detail)
 
 
 def prediction_drift(drifted: Sequence[str], n_outputs: int, t: StatusThresholds) -> Signal:

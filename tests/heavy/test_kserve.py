@@ -124,8 +124,8 @@ class TestBinaryAndJsonAgree:
         assert header_length(binary.response_headers) is not None
         assert header_length(pairs["json"].request_headers) is None
         assert all(pairs[mode].status == 200 for mode in pairs)
-        assert runtime.monitor.decode_errors == {}
-        assert runtime.monitor.models["clf"].rows == 2 * ROWS
+        assert runtime.monitor.counters().decode_errors == {}
+        assert runtime.monitor.counters().rows["clf"] == 2 * ROWS
         assert report["binary"]["proba"] == report["json"]["proba"]
 
     def test_same_rows_names_and_values_both_ways(self, through_sidecar: Any) -> None:
@@ -200,4 +200,4 @@ class TestControlPlanePassesThrough:
                     direct.content,
                 ), path
             assert sc.runtime.capture.seen == 0
-            assert sc.runtime.monitor.decode_errors == {}
+            assert sc.runtime.monitor.counters().decode_errors == {}

@@ -139,8 +139,8 @@ class TestMLServerBehindTheSidecar:
         answer.pop("id", None)
         expected.pop("id", None)
         assert answer == expected
-        assert monitor.decode_errors == {}
-        assert monitor.models["iris"].rows == 40 * len(rows)
+        assert monitor.counters().decode_errors == {}
+        assert monitor.counters().rows["iris"] == 40 * len(rows)
         assert len(drift["features"]) == 4
         assert drift["features"][next(iter(drift["features"]))]["count"] == 120
         outputs = drift["predictions"]

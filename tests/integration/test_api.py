@@ -101,7 +101,14 @@ class TestDriftEndToEnd:
         }
         assert shifted["features"]["x1"]["count"] == 800
         assert shifted["features"]["x1"]["reference_count"] == 20_000
-        assert shifted["dataset"] == {"drifted": 3, "total": 5, "share": 0.6, "drift": True}
+        assert shifted["dataset"] == {
+            "drifted": 3,
+            "total": 5,
+            "share": 0.6,
+            "threshold": 0.5,
+            "required": 3,
+            "drift": True,
+        }
         assert steady["dataset"]["drift"] is False
         assert missing.status_code == 404 and bad.status_code == 400
 

@@ -52,8 +52,8 @@ class TestCaptureUnderLoad:
             capture, monitor = sc.runtime.capture, sc.runtime.monitor
             assert capture.seen == capture.sampled == REQUESTS
             dropped = sum(capture.dropped.values())
-            assert monitor.models["iris"].requests == REQUESTS - dropped
-            assert monitor.models["iris"].rows == 2 * (REQUESTS - dropped)
+            assert monitor.counters().requests["iris"] == REQUESTS - dropped
+            assert monitor.counters().rows["iris"] == 2 * (REQUESTS - dropped)
         assert len(results) == REQUESTS
         digest = {i: hashlib.sha256(body).hexdigest() for i, body in results}
         assert all(digest[i] == hashlib.sha256(_expected(i)).hexdigest() for i in digest)
@@ -64,7 +64,7 @@ class TestCaptureUnderLoad:
             results = asyncio.run(_send_all(sc.url, 2_000))
             assert sc.runtime.worker.wait_idle(30)
             capture, monitor = sc.runtime.capture, sc.runtime.monitor
-            analysed = monitor.models["iris"].requests
+            analysed = monitor.counters().requests["iris"]
             assert capture.dropped["queue_full"] > 0
             assert analysed + capture.dropped["queue_full"] == capture.sampled == 2_000
         assert all(body == _expected(i) for i, body in results)

@@ -321,4 +321,4 @@ class TestCutUpstream:
             errors = _sum(sc, "gen_ai_server_request_duration_seconds_count", error_type="aborted")
             assert errors == 1
             assert _sum(sc, "gen_ai_server_time_to_first_token_seconds_count") == 0
-            assert sc.runtime.monitor.models == {}
+            assert sc.runtime.monitor.counters().models == ()

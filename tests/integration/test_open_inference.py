@@ -125,9 +125,9 @@ class TestBinaryThroughTheSidecar:
         )
         assert all(a.content == direct.content for a in answers)
         assert answers[0].headers[HEADER] == direct.headers[HEADER]
-        assert monitor.decode_errors == {}
-        assert set(monitor.models) == {"clf@1"}
-        assert monitor.models["clf@1"].rows == 30
+        assert monitor.counters().decode_errors == {}
+        assert set(monitor.counters().rows) == {"clf@1"}
+        assert monitor.counters().rows["clf@1"] == 30
         assert set(drift["features"]) == {"x.0", "x.1"}
         assert {"prediction", "probability", "label"} <= set(drift["predictions"])
         assert drift["predictions"]["prediction"]["kind"] == "categorical"
@@ -146,8 +146,8 @@ class TestBinaryThroughTheSidecar:
             assert sc.runtime.worker.wait_idle(20)
             monitor = sc.runtime.monitor
             fetches = +sc.runtime.model_metadata.fetches
-        assert monitor.decode_errors == {}
-        assert monitor.models["other"].rows == 6
+        assert monitor.counters().decode_errors == {}
+        assert monitor.counters().rows["other"] == 6
         assert fetches == {"http_error": 1}
 
     def test_metadata_request_carries_the_configured_host(self, v2_upstream: str) -> None:

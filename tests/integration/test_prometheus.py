@@ -55,7 +55,7 @@ def scraped(
                 "sidecar_capture_requests_total",
                 lambda r: bool(r) and float(r[0]["value"][1]) == REQUESTS,
             )
-            expected = sum(state.rows for state in sc.runtime.monitor.models.values())
+            expected = sum(sc.runtime.monitor.counters().rows.values())
             prom.wait_for(
                 'sum(sidecar_feature_rows{feature="x0"})',
                 lambda r: bool(r) and float(r[0]["value"][1]) == expected,

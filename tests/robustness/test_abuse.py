@@ -44,14 +44,12 @@ def _post(handle: SidecarHandle, body: bytes, token: str | None = TOKEN) -> http
 
 
 def _totals(handle: SidecarHandle) -> dict[str, int]:
-    with handle.runtime.monitor.lock:
-        totals: dict[str, int] = handle.runtime.monitor.feedback_totals.to_json()
+    totals: dict[str, int] = handle.runtime.monitor.counters().feedback.to_json()
     return totals
 
 
 def _holds(monitor: Monitor, request_id: str) -> bool:
-    with monitor.lock:
-        return any(request_id in s.predictions for s in monitor.models.values())
+    return monitor.holds(request_id)
 
 
 class TestFeedbackAbuse:
@@ -210,10 +208,9 @@ def _round_trip(monitor: Monitor, directory: Path) -> None:
     assert StateStore(directory).save(monitor, NOW)
     again = Monitor(monitor.options)
     assert StateStore(directory).restore(again, NOW) is not None
-    with monitor.lock, again.lock:
-        assert json.dumps(Monitor.plain_state(again.state_dict())) == json.dumps(
-            Monitor.plain_state(monitor.state_dict())
-        )
+    assert json.dumps(Monitor.plain_state(again.state_dict())) == json.dumps(
+        Monitor.plain_state(monitor.state_dict())
+    )
 
 
 class TestFuzzedIngest:
@@ -230,7 +227,7 @@ class TestFuzzedIngest:
         """Arbitrary bodies are counted as decode errors or rows; ingest never raises."""
         monitor = Monitor(MonitorOptions(window_seconds=60))
         monitor.ingest([_fuzzed(i, *p) for i, p in enumerate(pairs)], NOW)
-        decoded = sum(s.requests for s in monitor.models.values())
+        decoded = monitor.counters().analysed
         assert decoded == len(pairs)
 
     @settings(
@@ -263,7 +260,7 @@ class TestCardinality:
         """200,000 distinct values take no more memory or snapshot bytes than 20,000 did."""
         monitor = Monitor(MonitorOptions(window_seconds=60))
         monitor.ingest([_categorical_batch(0, 20_000)], NOW)
-        found = monitor.model()
+        found = monitor._model()  # white-box: the model's own stores
         assert found is not None
         small = len(json.dumps(found[1].windows.to_dict()))
         held = found[1].predictions.nbytes()
@@ -287,7 +284,7 @@ class TestCardinality:
         monitor = Monitor(MonitorOptions(window_seconds=60, max_columns=256))
         row = {f"f{i}": float(i) for i in range(10_000)}
         monitor.ingest([pair("wide", [row, row], [1, 0], NOW)], NOW)
-        found = monitor.model()
+        found = monitor._model()  # white-box: the model's own stores
         assert found is not None
         window = found[1].windows.snapshot("current", NOW)
         assert len(window.features) + len(window.predictions) == 256

@@ -19,9 +19,8 @@ def _analysed(runtime: object, requests: int) -> None:
     monitor = runtime.monitor  # type: ignore[attr-defined]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        with monitor.lock:
-            if sum(s.requests for s in monitor.models.values()) >= requests:
-                return
+        if monitor.counters().analysed >= requests:
+            return
         time.sleep(0.1)
 
 

@@ -55,8 +55,7 @@ def _labels(ids: list[str]) -> bytes:
 
 
 def _plain(monitor: Monitor) -> object:
-    with monitor.lock:
-        return json.loads(json.dumps(Monitor.plain_state(monitor.state_dict())))
+    return json.loads(json.dumps(Monitor.plain_state(monitor.state_dict())))
 
 
 class TestRoundTrip:
@@ -84,7 +83,7 @@ class TestRoundTrip:
         StateStore(tmp_path).restore(after, NOW + 30)
         result = after.feedback(_labels([f"r{i}" for i in range(30)]), NOW + 31)
         assert result.matched == 30 and result.unknown == 0
-        found = after.model()
+        found = after._model()  # white-box: the restored state itself
         assert found is not None
         assert found[1].outcomes.snapshot("current", NOW).performance.labelled_rows == 30
 
@@ -96,7 +95,7 @@ class TestRoundTrip:
         after = Monitor(MonitorOptions(window_seconds=60))
         StateStore(tmp_path).restore(after, NOW + 1)
         _traffic(after, 15, NOW + 2, prefix="s")
-        found = after.model()
+        found = after._model()  # white-box: the restored state itself
         assert found is not None
         assert found[1].windows.snapshot("current", NOW + 2).rows == 25
         assert found[1].requests == 25
@@ -111,21 +110,22 @@ class TestRoundTrip:
         after = Monitor(MonitorOptions(window_seconds=60), reference=_reference(0))
         StateStore(tmp_path).restore(after, NOW + 1)
         assert after.reference == _reference(5)
-        found = after.model()
+        found = after._model()  # white-box: the restored state itself
         assert found is not None and "x0" in found[1].windows.snapshot("current", NOW).features
 
     def test_a_changed_configured_reference_wins_and_sketches_restart(self, tmp_path: Path) -> None:
-        """A new --reference replaces the saved one; windows keep totals, drop sketches."""
+        """A new --reference replaces the saved one; windows keep counts, restart distributions."""
         before = Monitor(MonitorOptions(window_seconds=60), reference=_reference(0))
         _traffic(before, 10, NOW)
         StateStore(tmp_path).save(before, NOW)
         after = Monitor(MonitorOptions(window_seconds=60), reference=_reference(9))
         StateStore(tmp_path).restore(after, NOW + 1)
         assert after.reference == _reference(9)
-        found = after.model()
+        found = after._model()  # white-box: the restored state itself
         assert found is not None
         window = found[1].windows.snapshot("current", NOW)
-        assert window.rows == 10 and not window.features
+        assert window.rows == 10 and window.features["x0"].quality.present == 10
+        assert window.features["x0"].count == 0
 
     def test_a_finished_bootstrap_is_not_repeated(self, tmp_path: Path) -> None:
         """A reference bootstrapped before the restart is kept and no new bootstrap starts."""
@@ -175,7 +175,7 @@ def _broken(kind: str, tmp_path: Path) -> bytes:
     if kind == "other-format":
         data["format"] = "something-else"
     elif kind == "newer-version":
-        data["version"] = 2
+        data["version"] = 3
     elif kind == "other-window-length":
         data["window_seconds"] = 300.0
     elif kind == "malformed-model":
@@ -208,7 +208,8 @@ class TestUnusableSnapshots:
         monitor = Monitor(MonitorOptions(window_seconds=60))
         with caplog.at_level(logging.WARNING, logger="sidecar.persistence"):
             assert StateStore(tmp_path).restore(monitor, NOW) is None
-        assert monitor.models == {} and monitor.feedback_totals.total == 0
+        counters = monitor.counters()
+        assert counters.models == () and counters.feedback.total == 0
         names = sorted(p.name for p in tmp_path.iterdir())
         assert names == [f"{DEFAULT_FILE_NAME}.corrupt-20231114T221500Z"]
         assert any(
@@ -234,4 +235,4 @@ class TestUnusableSnapshots:
     def test_format_name_and_version_are_written(self, tmp_path: Path) -> None:
         """The snapshot names its format and version."""
         data = _valid_snapshot(tmp_path)
-        assert data["format"] == FORMAT_NAME and data["version"] == 1
+        assert data["format"] == FORMAT_NAME and data["version"] == 2

@@ -49,15 +49,25 @@ def _scores(rows: int, seed: int = 20) -> dict[str, list[object]]:
 class TestWindows:
     """Tumbling windows and their views."""
 
-    def test_windows_align_to_epoch_multiples(self) -> None:
-        """Rows land in [floor(now / w) * w, + w) and the previous view is the window before."""
+    def test_current_is_the_last_window_at_bucket_resolution(self) -> None:
+        """`current` spans the 11 buckets up to now and `previous` the 11 before them."""
         store = WindowStore(_reference(), window_seconds=300)
         store.observe(_batch(50), _scores(50), 50, now=600.0 + 10)
         store.observe(_batch(70), _scores(70), 70, now=900.0 + 299.5)
         current = store.snapshot("current", now=1000.0)
         previous = store.snapshot("previous", now=1000.0)
-        assert (current.start, current.end, current.rows) == (900.0, 1200.0, 70)
-        assert (previous.start, previous.rows, previous.requests) == (600.0, 50, 1)
+        assert (current.start, current.end, current.rows) == (690.0, 1000.0, 0)
+        assert (previous.start, previous.end, previous.rows) == (360.0, 690.0, 50)
+        later = store.snapshot("current", now=1199.9)
+        assert (later.start, later.rows) == (870.0, 70)
+
+    def test_sliding_view_never_empties_at_a_boundary(self) -> None:
+        """With steady traffic the current view holds 1 to 1.1 windows of rows at every moment."""
+        store = WindowStore(None, window_seconds=10)
+        for tick in range(400):
+            store.observe({"x": [1.0] * 5}, {}, 5, now=1000.0 + tick * 0.1)
+        rows = [store.snapshot("current", now=1030.0 + i * 0.05).rows for i in range(200)]
+        assert min(rows) >= 500 and max(rows) <= 555
 
     def test_rolling_view_merges_the_last_n_windows(self) -> None:
         """The rolling view covers rolling_windows windows and adds their counts."""
@@ -69,12 +79,16 @@ class TestWindows:
         assert rolling.features["a"].count == 30
 
     def test_late_rows_are_counted_and_dropped(self) -> None:
-        """Rows older than the oldest kept window only raise late_rows."""
+        """Rows older than the oldest kept window only raise late_rows; aged buckets fold."""
         store = WindowStore(None, window_seconds=10, rolling_windows=2)
         store.observe({"x": [1.0]}, {}, 1, now=100.0)
-        store.observe({"x": [1.0]}, {}, 1, now=120.0)
+        store.observe({"x": [1.0]}, {}, 1, now=125.0)
+        store.observe({"x": [1.0]}, {}, 1, now=101.0)
+        assert store.late_rows == 0
+        store.observe({"x": [1.0]}, {}, 1, now=200.0)
         store.observe({"x": [1.0]}, {}, 1, now=105.0)
         assert store.late_rows == 1
+        assert store.snapshot("rolling", now=200.0).rows == 1
 
     def test_columns_beyond_the_cap_are_dropped_and_counted(self) -> None:
         """Columns past max_columns are not tracked and counted in dropped_columns."""
@@ -129,13 +143,36 @@ class TestStoreMergeAndPersistence:
         before = store.snapshot("rolling", now=T0).to_dict()
         assert restored.snapshot("rolling", now=T0).to_dict() == before
 
-    def test_set_reference_clears_column_sketches(self) -> None:
-        """Swapping the reference keeps row totals and drops column sketches."""
+    def test_a_tumbling_only_store_restores(self) -> None:
+        """A store saved before buckets existed (snapshot version 1) restores its windows."""
+        reference = _reference()
+        store = WindowStore(reference)
+        store.observe(_batch(30), _scores(30), 30, now=T0)
+        data = store.to_dict()
+        old = {k: v for k, v in data.items() if k not in ("buckets", "newest", "bucket_states")}
+        old["windows"] = [store.snapshot("rolling", now=T0).to_dict() | {"end": T0 + 300}]
+        old["windows"][0]["start"] = T0
+        restored = WindowStore.from_dict(json.loads(json.dumps(old)), reference)
+        assert restored.snapshot("rolling", now=T0).rows == 30
+
+    def test_set_reference_keeps_counts(self) -> None:
+        """A new reference keeps rows and quality counts; only other bins restart a distribution."""
         store = WindowStore(None)
-        store.observe(_batch(20), {}, 20, now=T0)
+        store.observe({**_batch(20), "a": [None] * 5 + [1.0] * 15}, {}, 20, now=T0)
         store.set_reference(_reference())
         state = store.snapshot("current", now=T0)
-        assert state.rows == 20 and not state.features
+        assert state.rows == 20
+        assert (state.features["a"].quality.missing, state.features["a"].quality.present) == (5, 15)
+        assert state.features["a"].count == 0
+
+    def test_putting_the_same_reference_changes_nothing(self) -> None:
+        """Setting an identical reference keeps every sketch as it was."""
+        reference = _reference()
+        store = WindowStore(reference)
+        store.observe(_batch(200), _scores(200), 200, now=T0)
+        before = store.snapshot("current", now=T0).to_dict()
+        store.set_reference(ReferenceProfile.from_dict(reference.to_dict()))
+        assert store.snapshot("current", now=T0).to_dict() == before
 
 
 class TestDriftReport:
@@ -147,16 +184,23 @@ class TestDriftReport:
         store.observe(_batch(2_000, shift_a=1.0), _scores(2_000), 2_000, now=T0)
         report = drift_report(store.reference, store.snapshot("current", now=T0))
         body = report.to_json("iris")
-        assert set(body) == {"model", "window", "features", "predictions", "dataset"}
+        assert set(body) == {"model", "window", "rows", "features", "predictions", "dataset"}
         assert body["window"]["start"].endswith("Z")
         flags = {name: col["drift"] for name, col in body["features"].items()}
         assert flags == {"a": True, "b": False, "c": False}
         assert body["predictions"]["prediction"]["drift"] is False
-        assert body["dataset"] == {"drifted": 1, "total": 3, "share": 1 / 3, "drift": False}
+        assert body["dataset"] == {
+            "drifted": 1,
+            "total": 3,
+            "share": 1 / 3,
+            "threshold": 0.5,
+            "required": 2,
+            "drift": False,
+        }
         column = body["features"]["a"]
         assert set(column) == {
-            "kind", "count", "reference_count", "missing", "statistics", "method", "threshold",
-            "drift",
+            "kind", "count", "reference_count", "missing", "statistics", "method", "value",
+            "threshold", "null_quantile", "critical", "drift", "held", "reason",
         }  # fmt: skip
         assert (column["method"], column["threshold"]) == ("wasserstein", 0.1)
         assert set(body["features"]["c"]["statistics"]) == {"psi", "js", "hellinger", "chi2_pvalue"}
@@ -167,6 +211,7 @@ class TestDriftReport:
         store.observe(_batch(50, shift_a=3.0), _scores(50), 50, now=T0)
         body = drift_report(store.reference, store.snapshot("current", now=T0)).to_json("m")
         assert body["features"]["a"]["drift"] is None
+        assert body["features"]["a"]["reason"] == "50 rows, need 100"
         assert body["features"]["a"]["statistics"]["wasserstein"] > 1
         assert body["dataset"]["drift"] is None and body["dataset"]["share"] is None
 

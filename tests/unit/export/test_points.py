@@ -15,8 +15,7 @@ from sidecar.export.telemetry import Telemetry
 
 def _registered(shift: float) -> Telemetry:
     export = FeatureExport(max_features=10)
-    watched = monitor()
-    watched.observers = (export,)
+    watched = monitor(observers=(export,))
     # The registry reads the window at the wall clock, so the traffic is stamped with it.
     traffic(watched, 300, shift=shift, now=time.time())
     telemetry = Telemetry.create({})

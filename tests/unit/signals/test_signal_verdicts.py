@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from sidecar.drift import ColumnDrift, DriftPolicy, DriftReport, dataset_verdict
 from sidecar.quality import ColumnCounts, FeatureSpec, Schema, WindowTotals, assess_quality
 from sidecar.signals.verdicts import (
     Signal,
@@ -20,6 +23,7 @@ from sidecar.signals.verdicts import (
     prediction_drift,
     quality_signals,
 )
+from sidecar.windows import WindowState
 
 T = StatusThresholds()
 SCHEMA = Schema(
@@ -73,6 +77,13 @@ class TestQualitySignals:
         assert s.verdict == "warning" and "zip" in s.detail
 
 
+def _report(drifted: int, tested: int) -> DriftReport:
+    """A drift report whose first `drifted` of `tested` features drifted."""
+    column = ColumnDrift("numeric", 500, 5000, 0, {}, "wasserstein", 0.1, False)
+    features = {f"f{i}": replace(column, drift=i < drifted) for i in range(tested)}
+    return dataset_verdict(WindowState(0.0, 10.0), features, {}, DriftPolicy())
+
+
 class TestDriftSignals:
     def test_feature_drift_names_features(self) -> None:
         """Two drifted features of ten warn and are named."""
@@ -84,14 +95,16 @@ class TestDriftSignals:
         """No drifted feature is ok."""
         assert feature_drift([], 10, T).verdict == "ok"
 
-    def test_dataset_drift_levels(self) -> None:
-        """Shares of 0.1, 0.3 and 0.6 are ok, warning and critical; no tested feature is unknown."""
-        assert [dataset_drift(x, 10, T).verdict for x in (0.1, 0.3, 0.6)] == [
+    def test_dataset_drift_is_the_reports_verdict(self) -> None:
+        """1, 3 and 6 drifted of 10 are ok, ok and critical (one threshold 0.5); none: unknown."""
+        assert [dataset_drift(_report(k, 10), T).verdict for k in (1, 3, 6)] == [
             "ok",
-            "warning",
+            "ok",
             "critical",
         ]
-        assert dataset_drift(None, 0, T).verdict == "unknown"
+        signal = dataset_drift(_report(6, 10), T)
+        assert (signal.value, signal.threshold) == (0.6, 0.5)
+        assert dataset_drift(_report(0, 0), T).verdict == "unknown"
 
     def test_prediction_drift(self) -> None:
         """A drifted output warns (critical when configured); no tested output is unknown."""
