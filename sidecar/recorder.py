@@ -5,8 +5,10 @@ summary is read through the same public report functions the admin API serves
 (`sidecar.reports.model_reports`, `sidecar.signals.status.status_report`), so it shows what
 `/api/v1/drift`, `/quality`, `/performance`, `/fairness` and `/status` said about that window.
 Every `window_seconds`, `DEFAULT_DELAY` (0.5 s) after a window boundary (boundaries are
-multiples of `window_seconds` since the epoch, as the windows'), the `previous` view, the window
-that just closed, of every model is summarised: one copy of its sketches per model, ~20 ms per
+multiples of `window_seconds` since the epoch, as the windows'), the `current` view of every
+model is summarised: at that moment the sliding window covers exactly the window that just
+closed, plus the 0.5 s since (`sidecar.windows`); the summary is stamped with the closed
+window's start and end. It costs one copy of each model's sketches, ~20 ms per
 100 features, in a worker thread. A window summarised twice (a restart) keeps the newer summary.
 A traffic point per tick counts the proxied requests of the last window (whole 10-s buckets of
 `RequestStats`), with latency p50 and p99 interpolated inside the duration buckets.
@@ -46,7 +48,7 @@ from sidecar.sketches.column import CategoricalColumnSketch, ColumnSketch, Numer
 log = logging.getLogger("sidecar.history")
 
 DEFAULT_DELAY = 0.5
-VIEW = "previous"
+VIEW = "current"
 PERFORMANCE_FIGURES = (
     "labelled_rows",
     "accuracy",
@@ -182,7 +184,7 @@ class HistoryRecorder:
         self.window_seconds = float(window_seconds)
 
     def summarise(self, model: str, now: float) -> Summary | None:
-        """`model`'s previous window at `now`, None when it saw nothing (or no such model)."""
+        """`model`'s window that closed just before `now`, None when it saw nothing."""
         try:
             computed = reports.model_reports(self.sources.monitor, model, VIEW, now)
         except reports.UnknownModel:
@@ -196,8 +198,9 @@ class HistoryRecorder:
             name: output_distribution(profiles.get(name), sketch)
             for name, sketch in view.snapshot.predictions.items()
         }
+        start = view.snapshot.start
         return summary_from_reports(
-            (view.snapshot.start, view.snapshot.end),
+            (start, start + self.window_seconds),
             computed.drift.to_json(model),
             computed.quality.to_json(),
             computed.outcome.to_json(),

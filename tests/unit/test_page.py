@@ -72,7 +72,7 @@ def _data(shift: float = 1.5, sampled: bool = True) -> dict[str, Any]:
     history = History()
     if sampled:
         HistoryRecorder(sources, history, WINDOW).sample(NOW + WINDOW + 0.5)
-    return page_data(PageSources(sources, history, WINDOW), None, "previous", NOW + WINDOW + 1)
+    return page_data(PageSources(sources, history, WINDOW), None, "current", NOW + WINDOW + 1)
 
 
 def _svgs(html: str) -> int:
