@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from servers import free_port, running_sidecar
+from servers import free_port, running_sidecar, stop_process
 
 from sidecar.decoders import DecodeOptions, decode_pair
 from sidecar.decoders.binary_tensors import decode_elements, header_length
@@ -72,11 +72,7 @@ def kserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail("KServe did not become ready: " + (folder / "kserve.log").read_text())
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import free_port, running_sidecar
+from servers import free_port, running_sidecar, stop_process
 
 pytestmark = pytest.mark.heavy
 
@@ -90,11 +90,7 @@ def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert proc.poll() is None, (folder / "mlserver.log").read_text()[-2000:]
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 

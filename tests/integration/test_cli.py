@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,25 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import ThreadedUvicorn, free_port
-
-
-def _sidecar(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sidecar", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
+from servers import ThreadedUvicorn, free_port, sidecar_command
 
 
 class TestHelp:
     def test_help_lists_commands_and_run_explains_every_option(self) -> None:
         """`sidecar --help` names run; `sidecar run --help` names each option and its env var."""
-        top = _sidecar("--help")
+        top = sidecar_command("--help")
         assert top.returncode == 0 and "run" in top.stdout
-        run = _sidecar("run", "--help")
+        run = sidecar_command("run", "--help")
         from sidecar.config import OPTIONS
 
         for option in OPTIONS:
@@ -59,7 +48,7 @@ class TestConfigErrors:
         self, args: list[str], env: dict[str, str], expected: str
     ) -> None:
         """A bad flag or variable exits 2 with one line naming the key and the value."""
-        result = _sidecar("run", *args, env=env)
+        result = sidecar_command("run", *args, env=env)
         assert result.returncode == 2
         assert expected in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
@@ -68,11 +57,11 @@ class TestConfigErrors:
         """An unknown key or broken YAML in the config file exits 2 and says which."""
         unknown = tmp_path / "unknown.yaml"
         unknown.write_text("upstream: http://x\nprot: 80\n")
-        result = _sidecar("run", "--config", str(unknown))
+        result = sidecar_command("run", "--config", str(unknown))
         assert result.returncode == 2 and "'prot' is unknown" in result.stderr
         broken = tmp_path / "broken.yaml"
         broken.write_text("upstream: [http://x\n")
-        result = _sidecar("run", "--config", str(broken))
+        result = sidecar_command("run", "--config", str(broken))
         assert result.returncode == 2 and "not valid YAML" in result.stderr
 
 

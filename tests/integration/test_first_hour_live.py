@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from servers import ThreadedUvicorn, running_sidecar, serve_app
+from servers import ThreadedUvicorn, running_sidecar, serve_app, sidecar_command
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,15 +22,7 @@ TOKEN = "first-hour"
 
 
 def _sidecar(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real `sidecar` command as a subprocess (stdout is a pipe, not a terminal)."""
-    return subprocess.run(
-        [sys.executable, "-m", "sidecar", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    return sidecar_command(*args, env=env, timeout=120.0)
 
 
 async def _strict_predict(request: Request) -> Response:

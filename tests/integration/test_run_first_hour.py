@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -14,21 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import ThreadedUvicorn, free_port
+from servers import ThreadedUvicorn, free_port, sidecar_command
 
 from sidecar.commands.cli import build_parser
 from sidecar.config import OPTIONS, load_settings
-
-
-def _sidecar(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sidecar", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 def _help_groups(text: str) -> dict[str, str]:
@@ -48,14 +36,14 @@ class TestRunHelp:
 
     def test_choices_are_listed(self) -> None:
         """--protocol and --log-format show every value they accept."""
-        text = _sidecar("run", "--help").stdout
+        text = sidecar_command("run", "--help").stdout
         assert "--protocol {auto,kserve_v1,open_inference,mlflow,openai,generic}" in text
         assert "--log-format {text,json}" in text
         assert "--log-level {debug,info,warning,error}" in text
 
     def test_config_and_logging_are_not_under_proxying(self) -> None:
         """--config, --log-level and --log-format are in the general group, not in proxying."""
-        groups = _help_groups(_sidecar("run", "--help").stdout)
+        groups = _help_groups(sidecar_command("run", "--help").stdout)
         for flag in ("--config", "--log-level", "--log-format"):
             assert groups[flag] == "general (config file and logging)", flag
         assert groups["--upstream"] == "proxying"
@@ -79,7 +67,7 @@ class TestRunHelp:
         config.write_text("sample_deterministic: true\n")
         assert settings(["--config", str(config)], {}) is True
         assert settings([], {}) is False
-        result = _sidecar("run", "--sample-deterministic", "--upstream", "ftp://x")
+        result = sidecar_command("run", "--sample-deterministic", "--upstream", "ftp://x")
         assert "expected one argument" not in result.stderr
         assert "--upstream='ftp://x'" in result.stderr  # parsing went past the flag
 
@@ -101,7 +89,9 @@ class TestListenErrors:
 
     def test_busy_proxy_port_names_address_and_port(self, busy_port: int) -> None:
         """A taken --port exits 1 with 'cannot listen on 0.0.0.0:PORT: address already in use'."""
-        result = _sidecar("run", "--upstream", "http://127.0.0.1:9", "--port", str(busy_port))
+        result = sidecar_command(
+            "run", "--upstream", "http://127.0.0.1:9", "--port", str(busy_port)
+        )
         assert result.returncode == 1
         assert result.stderr.strip() == (
             f"sidecar: cannot listen on 0.0.0.0:{busy_port}: address already in use"
@@ -109,7 +99,7 @@ class TestListenErrors:
 
     def test_busy_admin_port_names_the_admin_address(self, busy_port: int) -> None:
         """A taken --admin-port is named with the admin listener's address."""
-        result = _sidecar(
+        result = sidecar_command(
             "run", "--upstream", "http://127.0.0.1:9", "--port", "0",
             "--admin-port", str(busy_port),
         )  # fmt: skip
@@ -119,7 +109,7 @@ class TestListenErrors:
     def test_admin_port_equal_to_port_is_refused(self) -> None:
         """--admin-port equal to --port exits 2 before binding, saying why."""
         port = str(free_port())
-        result = _sidecar("run", "--upstream", "http://127.0.0.1:9", "--port", port,
+        result = sidecar_command("run", "--upstream", "http://127.0.0.1:9", "--port", port,
                           "--admin-port", port)  # fmt: skip
         assert result.returncode == 2
         assert result.stderr.strip() == (
