@@ -13,19 +13,11 @@ from __future__ import annotations
 
 from sidecar.outcomes.performance import PerformanceReport
 from sidecar.signals.thresholds import StatusThresholds
-from sidecar.signals.verdicts import LOWER_IS_BETTER, Signal, grade, unknown
+from sidecar.signals.verdicts import Signal, against_floor, grade, unknown
 
 PERFORMANCE = "performance"
 LOW_CONFIDENCE = "low_confidence"
 PRIMARY_METRIC = {"classification": "accuracy", "regression": "rmse"}
-
-
-def _judged(metric: str, value: float, t: StatusThresholds, floor: float, detail: str) -> Signal:
-    """Critical beyond the floor, warning within `performance_warning_margin` of it."""
-    worse_high = metric in LOWER_IS_BETTER
-    margin = t.performance_warning_margin
-    warning = floor - margin if worse_high else floor + margin
-    return grade(PERFORMANCE, value, warning, floor, detail, lower_is_worse=not worse_high)
 
 
 def performance_signal(report: PerformanceReport, t: StatusThresholds) -> Signal:
@@ -38,7 +30,7 @@ def performance_signal(report: PerformanceReport, t: StatusThresholds) -> Signal
     realised = getattr(report, metric)
     if realised is not None and labelled >= t.min_labelled_rows:
         detail = f"{metric} {realised:.4g} realised over {labelled} labelled rows"
-        return _judged(metric, realised, t, floor, detail)
+        return against_floor(metric, realised, t, floor, detail)
     need = f"{labelled} labelled rows (need {t.min_labelled_rows})"
     estimate = (report.estimated or {}).get(metric)
     if estimate is None:
@@ -50,7 +42,7 @@ def performance_signal(report: PerformanceReport, t: StatusThresholds) -> Signal
         f"{estimate['low']:.4g}-{estimate['high']:.4g}) from {report.estimated_rows} "
         f"predictions; {need}"
     )
-    return _judged(metric, estimate["value"], t, floor, detail)
+    return against_floor(metric, estimate["value"], t, floor, detail)
 
 
 def confidence_signal(report: PerformanceReport, t: StatusThresholds) -> Signal:

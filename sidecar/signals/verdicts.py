@@ -305,12 +305,18 @@ def performance(
         return unknown(name, "no performance floor configured")
     if value is None or labelled_rows < t.min_labelled_rows:
         return unknown(name, f"{labelled_rows} labelled rows (need {t.min_labelled_rows})", floor)
+    detail = f"{metric} {value:.4g} over {labelled_rows} labelled rows"
+    return against_floor(metric, value, t, floor, detail)
+
+
+def against_floor(
+    metric: str, value: float, t: StatusThresholds, floor: float, detail: str
+) -> Signal:
+    """The performance verdict: critical beyond the floor, warning within the margin of it."""
     worse_high = metric in LOWER_IS_BETTER
     margin = t.performance_warning_margin
     warning = floor - margin if worse_high else floor + margin
-    detail = f"{metric} {value:.4g} over {labelled_rows} labelled rows"
-    signal = grade(name, value, warning, floor, detail, lower_is_worse=not worse_high)
-    return signal
+    return grade("performance", value, warning, floor, detail, lower_is_worse=not worse_high)
 
 
 def fairness(metric: str, value: float | None, smallest_group: int, t: StatusThresholds) -> Signal:
