@@ -23,14 +23,8 @@ from collections.abc import Callable
 import numpy as np
 
 from sidecar import nulls
-from sidecar.drift import (
-    CATEGORICAL_STATISTICS,
-    NUMERIC_STATISTICS,
-    DriftPolicy,
-    DriftRule,
-    fires,
-    required_drifted,
-)
+from sidecar.drift import fires, required_drifted
+from sidecar.drift_rules import CATEGORICAL_STATISTICS, NUMERIC_STATISTICS, DriftPolicy, DriftRule
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import ColumnProfile
 from sidecar.statistics import chi2_sf, ks_pvalue

@@ -76,6 +76,7 @@ def _replace_reference(monitor: Monitor, body: bytes) -> ReferenceProfile:
 def build_admin_app(runtime: Runtime) -> Starlette:
     """The starlette app of the admin port."""
     monitor = runtime.monitor
+    policy = runtime.status_sources.policy
     token = runtime.admin_token
 
     def authorised(handler: Endpoint) -> Endpoint:
@@ -100,7 +101,7 @@ def build_admin_app(runtime: Runtime) -> Starlette:
             which = request.query_params.get("window", "current")
             model = request.query_params.get("model")
             try:
-                body = await run_in_threadpool(build, monitor, model, which, time.time())
+                body = await run_in_threadpool(build, monitor, policy, model, which, time.time())
             except ValueError as exc:
                 return error(400, "bad_request", str(exc))
             except reports.UnknownModel as exc:

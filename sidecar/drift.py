@@ -19,93 +19,36 @@ reference lacks. Dataset drift: at least `dataset_share` (0.5) of the features w
 drifted, and that many are unlikely by chance: P(Binomial(total, false_alarm_rate) >= drifted)
 <= false_alarm_rate, so with independent features the dataset's false-alarm rate per window is
 <= false_alarm_rate too. Null when no feature has a verdict. Statistics of all columns of one
-kind and slot count are computed as one 2-d numpy batch.
+kind and slot count are computed as one 2-d numpy batch (`sidecar.drift_batch`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
 from sidecar import nulls
 from sidecar import statistics as st
+from sidecar.derived import Derived
+from sidecar.drift_batch import batch_statistics, compatible, discrepancy_slots
+from sidecar.drift_rules import (
+    CATEGORICAL_STATISTICS,
+    DEFAULT_DATASET_SHARE,
+    NUMERIC_STATISTICS,
+    PVALUE_METHODS,
+    DriftPolicy,
+    DriftRule,
+)
 from sidecar.nulls import BASES, CALIBRATION, Basis, Calibration
 from sidecar.reference.profile import ColumnProfile, ReferenceProfile
-from sidecar.sketches.column import CategoricalColumnSketch, ColumnSketch, NumericColumnSketch
-from sidecar.statistics import FloatArray
+from sidecar.sketches.column import ColumnSketch
 from sidecar.windows import WindowState
 
-DEFAULT_NUMERIC_METHOD = "wasserstein"
-DEFAULT_NUMERIC_THRESHOLD = 0.1
-DEFAULT_CATEGORICAL_METHOD = "js"
-DEFAULT_CATEGORICAL_THRESHOLD = 0.1
-DEFAULT_PSI_THRESHOLD = 0.2
-DEFAULT_MIN_SAMPLES = 100
-DEFAULT_DATASET_SHARE = 0.5
-DEFAULT_FALSE_ALARM_RATE = nulls.DEFAULT_FALSE_ALARM_RATE
-NUMERIC_STATISTICS = ("psi", "ks", "ks_pvalue", "js", "wasserstein", "hellinger")
-CATEGORICAL_STATISTICS = ("psi", "js", "hellinger", "chi2_pvalue")
-PVALUE_METHODS = frozenset({"ks_pvalue", "chi2_pvalue"})
-
-
-@dataclass(frozen=True)
-class DriftRule:
-    """Which statistic decides drift, and its threshold."""
-
-    method: str
-    threshold: float
-
-    def fires(self, value: Any) -> Any:
-        """Whether the statistic passes the effect-size threshold (elementwise; None if unknown)."""
-        if value is None:
-            return None
-        return value < self.threshold if self.method in PVALUE_METHODS else value > self.threshold
-
-
-@dataclass(frozen=True)
-class DriftPolicy:
-    """Drift rules per kind, per-column overrides, minimum sample and dataset share."""
-
-    numeric: DriftRule = DriftRule(DEFAULT_NUMERIC_METHOD, DEFAULT_NUMERIC_THRESHOLD)
-    categorical: DriftRule = DriftRule(DEFAULT_CATEGORICAL_METHOD, DEFAULT_CATEGORICAL_THRESHOLD)
-    overrides: Mapping[str, DriftRule] = field(default_factory=dict)
-    min_samples: int = DEFAULT_MIN_SAMPLES
-    dataset_share: float = DEFAULT_DATASET_SHARE
-    false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE
-
-    def __post_init__(self) -> None:
-        if self.min_samples < 1:
-            raise ValueError(f"min_samples={self.min_samples!r} must be >= 1")
-        if not 0.0 < self.false_alarm_rate < 0.5:
-            raise ValueError(f"false_alarm_rate={self.false_alarm_rate!r} must be in (0, 0.5)")
-        if not 0.0 < self.dataset_share <= 1.0:
-            raise ValueError(f"dataset_share={self.dataset_share!r} must be in (0, 1]")
-        for name, rule in (("numeric", self.numeric), ("categorical", self.categorical)):
-            _check_rule(
-                name, rule, NUMERIC_STATISTICS if name == "numeric" else CATEGORICAL_STATISTICS
-            )
-        for column, rule in self.overrides.items():
-            _check_rule(column, rule, NUMERIC_STATISTICS + CATEGORICAL_STATISTICS)
-
-    def rule_for(self, column: str, kind: str) -> DriftRule:
-        """The rule for a column: its override, else its kind's default."""
-        default = self.numeric if kind == "numeric" else self.categorical
-        rule = self.overrides.get(column, default)
-        allowed = NUMERIC_STATISTICS if kind == "numeric" else CATEGORICAL_STATISTICS
-        return rule if rule.method in allowed else default
-
-
-def _check_rule(name: str, rule: DriftRule, allowed: tuple[str, ...]) -> None:
-    """Raise ValueError for an unknown method or a non-finite threshold."""
-    if rule.method not in allowed:
-        raise ValueError(f"drift method {rule.method!r} for {name!r} is not one of {allowed}")
-    if not math.isfinite(rule.threshold):
-        raise ValueError(f"drift threshold {rule.threshold!r} for {name!r} is not finite")
+DEFAULT_POLICY = DriftPolicy()
+"""The policy of a report or calibration given none."""
 
 
 @dataclass(frozen=True)
@@ -215,17 +158,23 @@ def drift_report(
     policy: DriftPolicy | None = None,
     calibration: Calibration = CALIBRATION,
 ) -> DriftReport:
-    """Compare a window with the reference; columns without a verdict say why."""
-    policy = policy or DriftPolicy()
+    """Compare a window with the reference; columns without a verdict say why.
+
+    Columns are in reference order, then the window's columns the reference lacks. Reference
+    columns the window has no sketch of come from `no_data_columns` (built once per reference
+    and policy), so a 13,000-column reference costs per report only what the window observed.
+    """
+    policy = policy or DEFAULT_POLICY
     groups: dict[str, dict[str, ColumnDrift]] = {}
     for group in ("features", "predictions"):
         sketches: Mapping[str, ColumnSketch] = getattr(state, group)
         profiles: Mapping[str, ColumnProfile] = (
             {} if reference is None else getattr(reference, group)
         )
-        names = list(dict.fromkeys([*profiles, *sketches]))
-        pairs = {name: (profiles.get(name), sketches.get(name)) for name in names}
-        groups[group] = _columns(pairs, policy, calibration, reference is not None)
+        observed = {name: (profiles.get(name), sketch) for name, sketch in sketches.items()}
+        columns = dict(no_data_columns(profiles, policy)) if profiles else {}
+        columns.update(_columns(observed, policy, calibration, reference is not None))
+        groups[group] = columns
     return dataset_verdict(state, groups["features"], groups["predictions"], policy)
 
 
@@ -283,9 +232,9 @@ def _columns(
         if profile is not None
         and sketch is not None
         and sketch.count > 0
-        and _compatible(profile, sketch)
+        and compatible(profile, sketch)
     }
-    values, discrepancy, bases = _statistics(comparable)
+    values, discrepancy, bases = batch_statistics(comparable)
     tested = {
         name: (bases[name], policy.rule_for(name, profile.kind).method)
         for name, (profile, sketch) in comparable.items()
@@ -294,53 +243,108 @@ def _columns(
     tables = calibration.tables(tested, policy.false_alarm_rate) if tested else {}
     out = {}
     for name, (profile, sketch) in pairs.items():
-        kind = profile.kind if profile is not None else (sketch.kind if sketch else "numeric")
-        rule = policy.rule_for(name, kind)
-        count = sketch.count if sketch is not None else 0
-        names = NUMERIC_STATISTICS if kind == "numeric" else CATEGORICAL_STATISTICS
-        stats: dict[str, float | None] = dict.fromkeys(names)
-        stats.update(values.get(name, {}))
         reason = _no_verdict(profile, sketch, name in comparable, policy, referenced)
         decided = not reason and name in tables and profile is not None and sketch is not None
-        # Built once with its reason: a wide reference has thousands of columns without data,
-        # and dataclasses.replace on each cost half of a 13,000-column report.
-        base = ColumnDrift(
-            kind=kind,
-            count=count,
-            reference_count=profile.count if profile is not None else 0,
-            missing=sketch.quality.missing if sketch is not None else 0,
-            statistics=stats,
-            method=rule.method,
-            threshold=rule.threshold,
-            drift=None,
-            reason="" if decided else (reason or "statistics undefined"),
+        base = _undecided(
+            name, profile, sketch, policy, values.get(name), "" if decided else reason
         )
         if not decided or profile is None or sketch is None:
             out[name] = base
             continue
+        rule = policy.rule_for(name, base.kind)
         out[name] = _decide(base, rule, discrepancy[name], tables[name], profile, sketch)
     return out
+
+
+def _undecided(
+    name: str,
+    profile: ColumnProfile | None,
+    sketch: ColumnSketch | None,
+    policy: DriftPolicy,
+    values: Mapping[str, float | None] | None,
+    reason: str,
+) -> ColumnDrift:
+    """A column's report before its verdict, or without one when `reason` says why."""
+    kind = profile.kind if profile is not None else (sketch.kind if sketch else "numeric")
+    rule = policy.rule_for(name, kind)
+    names = NUMERIC_STATISTICS if kind == "numeric" else CATEGORICAL_STATISTICS
+    stats: dict[str, float | None] = dict.fromkeys(names)
+    stats.update(values or {})
+    return ColumnDrift(
+        kind=kind,
+        count=sketch.count if sketch is not None else 0,
+        reference_count=profile.count if profile is not None else 0,
+        missing=sketch.quality.missing if sketch is not None else 0,
+        statistics=stats,
+        method=rule.method,
+        threshold=rule.threshold,
+        drift=None,
+        reason=reason or ("" if values is not None else "statistics undefined"),
+    )
+
+
+NO_DATA_REFERENCES = 4
+"""References (with their policy) whose no-data columns stay built: ~0.5 KB a column."""
+
+_NO_DATA: Derived[dict[str, ColumnDrift]] = Derived(NO_DATA_REFERENCES)
+
+
+def no_data_columns(
+    profiles: Mapping[str, ColumnProfile], policy: DriftPolicy
+) -> dict[str, ColumnDrift]:
+    """Every profile column's report for a window without its sketch (shared: do not mutate).
+
+    Such a report depends only on the profile and the policy ("0 rows, need 100", or "the
+    reference has no values of this column"), and a wide reference has thousands of them in
+    every window of every model: built once per (profiles, policy), by identity.
+    """
+
+    def build() -> dict[str, ColumnDrift]:
+        return {
+            name: _undecided(
+                name, profile, None, policy, None, _no_verdict(profile, None, False, policy, True)
+            )
+            for name, profile in profiles.items()
+        }
+
+    return _NO_DATA.get((profiles, policy), build)
+
+
+CALIBRATE_AHEAD = 256
+"""Reference columns `calibrate` simulates ahead beyond the observed ones (~35 ms each)."""
+
+CALIBRATE_CHUNK = 16
+"""Columns simulated per `Calibration.tables` call, so reports interleave with a calibration."""
 
 
 def calibrate(
     reference: ReferenceProfile,
     policy: DriftPolicy | None = None,
     calibration: Calibration = CALIBRATION,
+    observed: Iterable[str] = (),
+    ahead: int | None = CALIBRATE_AHEAD,
 ) -> int:
-    """Simulate the null tables of every reference column now (the first report needs them).
+    """Simulate null tables now, so the first reports after a reference change only interpolate.
 
-    Returns the number of columns; a report afterwards only interpolates (~0.01 ms a column).
+    `observed` ("features:x", "predictions:y") come first, all of them; then the reference's
+    other columns in order, at most `ahead` of them (None: every one). A column left out gets its
+    table from the first report that tests it. Returns the number of columns simulated or found.
     """
-    policy = policy or DriftPolicy()
-    wanted: dict[str, tuple[Basis, str]] = {}
+    policy = policy or DEFAULT_POLICY
+    columns: dict[str, tuple[Basis, str]] = {}
     for group in ("features", "predictions"):
         profiles: Mapping[str, ColumnProfile] = getattr(reference, group)
         for name, profile in profiles.items():
-            if profile.count == 0:
-                continue
-            basis = BASES.get(profile, profile.kind == "categorical" and profile.other > 0)
-            wanted[f"{group}:{name}"] = (basis, policy.rule_for(name, profile.kind).method)
-    calibration.tables(wanted, policy.false_alarm_rate)
+            if profile.count > 0:
+                basis = BASES.get(profile, profile.kind == "categorical" and profile.other > 0)
+                columns[f"{group}:{name}"] = (basis, policy.rule_for(name, profile.kind).method)
+    first = [key for key in dict.fromkeys(observed) if key in columns]
+    chosen = set(first)
+    rest = [key for key in columns if key not in chosen]
+    wanted = first + (rest if ahead is None else rest[:ahead])
+    for i in range(0, len(wanted), CALIBRATE_CHUNK):
+        chunk = {key: columns[key] for key in wanted[i : i + CALIBRATE_CHUNK]}
+        calibration.tables(chunk, policy.false_alarm_rate)
     return len(wanted)
 
 
@@ -413,89 +417,3 @@ def _pvalue(method: str, discrepancy: float, reference_rows: int, rows: int, slo
     if method == "ks_pvalue":
         return st.ks_pvalue(discrepancy, reference_rows, rows)
     return st.chi2_sf(rows * discrepancy, max(1, slots - 1))
-
-
-def _compatible(profile: ColumnProfile, sketch: ColumnSketch) -> bool:
-    """Whether a window sketch was built on this reference column's bins or categories."""
-    if isinstance(sketch, NumericColumnSketch):
-        binned = sketch.binned
-        return (
-            profile.kind == "numeric" and binned is not None and binned.slots == len(profile.counts)
-        )
-    return (
-        isinstance(sketch, CategoricalColumnSketch)
-        and profile.kind == "categorical"
-        and sketch.counts.categories == profile.category_names
-    )
-
-
-def discrepancy_slots(profile: ColumnProfile, sketch: ColumnSketch) -> FloatArray:
-    """A window's counts on the reference's slots (categorical: "other" when either has one)."""
-    if isinstance(sketch, NumericColumnSketch):
-        assert sketch.binned is not None
-        return sketch.binned.counts.astype(np.float64)
-    assert isinstance(sketch, CategoricalColumnSketch)
-    counts = sketch.counts.counts.astype(np.float64)
-    if profile.other or sketch.counts.unseen:
-        return np.append(counts, float(sketch.counts.unseen))
-    return counts
-
-
-def _statistics(
-    comparable: Mapping[str, tuple[ColumnProfile, ColumnSketch]],
-) -> tuple[dict[str, dict[str, float | None]], dict[str, dict[str, float]], dict[str, Basis]]:
-    """Displayed statistics, increasing discrepancies and bases, batched by kind and slots."""
-    batches: dict[tuple[str, int], list[str]] = {}
-    bases: dict[str, Basis] = {}
-    windows: dict[str, tuple[FloatArray, FloatArray | None]] = {}
-    for name, (profile, sketch) in comparable.items():
-        counts = discrepancy_slots(profile, sketch)
-        other = profile.kind == "categorical" and counts.size > len(profile.categories)
-        bases[name] = BASES.get(profile, other)
-        sums = (
-            sketch.binned.sums
-            if isinstance(sketch, NumericColumnSketch) and sketch.binned is not None
-            else None
-        )
-        windows[name] = (counts, sums)
-        batches.setdefault((profile.kind, counts.size), []).append(name)
-    values: dict[str, dict[str, float | None]] = {}
-    found: dict[str, dict[str, float]] = {}
-    for (kind, _), names in batches.items():
-        methods = NUMERIC_STATISTICS if kind == "numeric" else CATEGORICAL_STATISTICS
-        basis = nulls.stacked([bases[n] for n in names])
-        counts = np.stack([windows[n][0] for n in names])
-        sums = np.stack([windows[n][1] for n in names]) if kind == "numeric" else None  # type: ignore[misc]
-        batch = nulls.discrepancies(basis, counts, sums, methods)
-        for i, name in enumerate(names):
-            found[name] = {m: float(v[i]) for m, v in batch.items()}
-            values[name] = _displayed(found[name], comparable[name], counts[i])
-    return values, found, bases
-
-
-def _displayed(
-    discrepancy: Mapping[str, float], pair: tuple[ColumnProfile, ColumnSketch], counts: FloatArray
-) -> dict[str, float | None]:
-    """The API's statistics from the discrepancies (p-values computed from D and chi-square)."""
-    profile, sketch = pair
-    shown = {m: v for m, v in discrepancy.items() if m != "chi2"}
-    n = int(counts.sum())
-    if profile.kind == "numeric":
-        shown["ks_pvalue"] = st.ks_pvalue(discrepancy["ks"], profile.count, sketch.count)
-    elif counts.size >= 2 and n > 0:
-        shown["chi2_pvalue"] = st.chi2_sf(n * discrepancy["chi2"], counts.size - 1)
-    else:
-        shown["chi2_pvalue"] = 1.0
-    return _finite(**shown)
-
-
-def column_statistics(profile: ColumnProfile, sketch: ColumnSketch) -> dict[str, float | None]:
-    """All statistics of one column's window against its reference (empty if incompatible)."""
-    if sketch.count == 0 or not _compatible(profile, sketch):
-        return {}
-    return _statistics({"x": (profile, sketch)})[0]["x"]
-
-
-def _finite(**values: float) -> dict[str, float | None]:
-    """Statistics with non-finite values as None (JSON has no inf or NaN)."""
-    return {k: (float(v) if math.isfinite(v) else None) for k, v in values.items()}

@@ -165,11 +165,11 @@ class Monitor:
         self.observers = tuple(observers)
         # Names v2 tensors from the upstream's model metadata (fetched by the caller's lookup).
         self.metadata = metadata
-        self.policies = self.options.policies
+        self._policies = self.options.policies
         self._lock = threading.Lock()
         self.reference = reference
         self.bootstrap: ProfileBuilder | None = (
-            ProfileBuilder(max_rows=self.policies.bootstrap_rows) if bootstrap else None
+            ProfileBuilder(max_rows=self._policies.bootstrap_rows) if bootstrap else None
         )
         self._decode_errors: Counter[tuple[str, str]] = Counter()
         self.feedback_totals = FeedbackResult(0, 0, 0, 0)
@@ -283,7 +283,7 @@ class Monitor:
         return self.options.model or payload.model or "default"
 
     def _redacted(self, payload: Decoded) -> Decoded:
-        redact = self.policies.redact
+        redact = self._policies.redact
         if not redact:
             return payload
         return Decoded(
@@ -328,7 +328,7 @@ class Monitor:
     def _groups(
         self, pair: Captured, features: Columns, n_rows: int
     ) -> list[tuple[str, ...]] | None:
-        attributes = self.policies.attributes
+        attributes = self._policies.attributes
         if not attributes:
             return None
         columns = [_attribute_values(a, pair, features, n_rows) for a in attributes]
@@ -349,10 +349,22 @@ class Monitor:
             self._set_reference(reference)
 
     def calibrate(self) -> None:
-        """Simulate the drift null tables of the current reference (seconds for wide ones)."""
-        reference = self.reference
+        """Simulate the drift null tables of the current reference (`drift.calibrate`).
+
+        The columns some model's window holds come first; then at most `drift.CALIBRATE_AHEAD`
+        more, so a 13,000-column reference does not cost minutes of CPU for columns no traffic
+        carries (each is simulated by the first report that tests it).
+        """
+        with self._lock:
+            reference = self.reference
+            observed = [
+                f"{group}:{name}"
+                for state in self._models.values()
+                for group in ("features", "predictions")
+                for name in state.windows.observed(group)
+            ]
         if reference is not None:
-            drift.calibrate(reference, self.policies.drift)
+            drift.calibrate(reference, self._policies.drift, observed=observed)
 
     def calibrate_in_background(self) -> threading.Thread:
         """`calibrate` in a daemon thread, so the first report after a new reference is fast."""

@@ -294,23 +294,30 @@ class Calibration:
         self._tables: dict[tuple[int, str, float], tuple[weakref.ref[Basis], NullTable]] = {}
 
     def tables(self, bases: Mapping[str, tuple[Basis, str]], alpha: float) -> dict[str, NullTable]:
-        """The null table of each column's (basis, method), simulating the missing ones."""
+        """The null table of each column's (basis, method), simulating the missing ones.
+
+        The lock guards the cache only: simulation runs outside it, so a report needing cached
+        tables never waits behind a long calibration (two threads may simulate the same table
+        once each; the tables are equal, both seeded).
+        """
+        found: dict[str, NullTable] = {}
+        missing: dict[str, dict[str, Basis]] = {}
         with self._lock:
-            found: dict[str, NullTable] = {}
-            missing: dict[str, dict[str, Basis]] = {}
             for name, (basis, method) in bases.items():
                 cached = self._tables.get((id(basis), method, alpha))
                 if cached is not None and cached[0]() is basis:
                     found[name] = cached[1]
                 else:
                     missing.setdefault(method, {})[name] = basis
-            for method, group in missing.items():
-                for name, table in null_tables(group, method, alpha).items():
+        for method, group in missing.items():
+            simulated = null_tables(group, method, alpha)
+            with self._lock:
+                for name, table in simulated.items():
                     basis = group[name]
                     key = (id(basis), method, alpha)
                     self._tables[key] = (weakref.ref(basis, self._forget(key)), table)
                     found[name] = table
-            return found
+        return found
 
     def _forget(self, key: tuple[int, str, float]) -> Callable[[object], None]:
         def drop(_: object) -> None:

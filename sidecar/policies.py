@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.config import ConfigError, Settings
-from sidecar.drift import DriftPolicy, DriftRule
+from sidecar.drift_rules import DriftPolicy, DriftRule
 from sidecar.outcomes.counts import DEFAULT_LOW_CONFIDENCE
 from sidecar.outcomes.labels import DEFAULT_THRESHOLD, SCORES
 from sidecar.outcomes.performance import DEFAULT_MIN_COUNT

@@ -19,10 +19,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from sidecar.feature_rates import (
+    CHECKS,
+    FeatureKind,
+    FeatureQuality,
+    FeatureRates,
+    FeatureSpec,
+    schema_index,
+    share,
+)
 from sidecar.records import Value
 
 DEFAULT_OUT_OF_RANGE_TOLERANCE = 0.0
@@ -30,30 +39,6 @@ DEFAULT_OUT_OF_RANGE_TOLERANCE = 0.0
 
 DEFAULT_MAX_UNEXPECTED_NAMES = 20
 """At most this many unexpected feature names are listed (sorted); the count is exact."""
-
-FeatureKind = Literal["numeric", "categorical"]
-KINDS: tuple[str, ...] = ("numeric", "categorical")
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureSpec:
-    """One expected feature: its name, kind and (numeric) reference range."""
-
-    name: str
-    kind: FeatureKind
-    minimum: float | None = None
-    maximum: float | None = None
-    reference_missing: float = 0.0
-    """Share of the reference's rows missing the feature."""
-    reference_invalid: float = 0.0
-    """Share of the reference's rows NaN/infinite or of the wrong type (one count in a profile)."""
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"feature {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
-        lo, hi = self.minimum, self.maximum
-        if lo is not None and hi is not None and not lo <= hi:
-            raise ValueError(f"feature {self.name!r}: minimum {lo!r} > maximum {hi!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +48,9 @@ class Schema:
     features: tuple[FeatureSpec, ...]
     rows_per_request: tuple[float, float] | None = None
 
-    def names(self) -> frozenset[str]:
-        """The expected feature names."""
-        return frozenset(f.name for f in self.features)
+    def names(self) -> Mapping[str, int]:
+        """The expected feature names (with their positions)."""
+        return schema_index(self.features).position
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,42 +123,6 @@ class WindowTotals:
 
 
 @dataclass(frozen=True, slots=True)
-class FeatureQuality:
-    """Rates of one expected feature over a window; None when the window had no rows."""
-
-    name: str
-    kind: FeatureKind
-    rows: int
-    missing: float | None
-    nan: float | None
-    type_mismatch: float | None
-    out_of_range: float | None
-    reference_missing: float = 0.0
-    reference_invalid: float = 0.0
-
-    def rate(self, check: str) -> float | None:
-        """The rate of one check by name (`missing`, `nan`, `type_mismatch`, `out_of_range`)."""
-        if check not in CHECKS:
-            raise ValueError(f"unknown quality check {check!r}; expected one of {CHECKS}")
-        value: float | None = getattr(self, check)
-        return value
-
-    def reference_rate(self, check: str) -> float:
-        """The reference's own rate of a check (NaN and type mismatch share one count)."""
-        if check == "missing":
-            return self.reference_missing
-        return 0.0 if check == "out_of_range" else self.reference_invalid
-
-    def excess(self, check: str) -> float | None:
-        """How far the window's rate exceeds the reference's own (0 when at or below it)."""
-        rate = self.rate(check)
-        return None if rate is None else max(0.0, rate - self.reference_rate(check))
-
-
-CHECKS: tuple[str, ...] = ("missing", "nan", "type_mismatch", "out_of_range")
-
-
-@dataclass(frozen=True, slots=True)
 class RowsPerRequest:
     """Rows per request in the window against the usual range."""
 
@@ -191,7 +140,7 @@ class QualityReport:
 
     rows: int
     requests: int
-    features: tuple[FeatureQuality, ...]
+    features: FeatureRates
     unexpected_features: tuple[str, ...]
     unexpected_count: int
     payload_error_rate: float | None
@@ -199,10 +148,7 @@ class QualityReport:
 
     def worst(self, check: str) -> tuple[str, float] | None:
         """The feature whose rate for `check` most exceeds the reference's own (None: unknown)."""
-        rated = [(f.name, r) for f in self.features if (r := f.excess(check)) is not None]
-        if not rated:
-            return None
-        return max(rated, key=lambda item: (item[1], item[0]))
+        return self.features.worst(check)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types, as the admin API serves them."""
@@ -293,34 +239,24 @@ def count_column(
     )
 
 
-def _share(count: int, total: int) -> float | None:
-    return count / total if total > 0 else None
-
-
-def _feature_quality(spec: FeatureSpec, counts: ColumnCounts | None, rows: int) -> FeatureQuality:
-    allowance = (spec.reference_missing, spec.reference_invalid)
-    if counts is None:
-        # A reference feature with no column at all: every row of the window lacks it.
-        none = _share(0, rows)
-        return FeatureQuality(
-            spec.name, spec.kind, rows, _share(rows, rows), none, none, none, *allowance
-        )
+def _observed(spec: FeatureSpec, counts: ColumnCounts) -> FeatureQuality:
     n = counts.rows
     return FeatureQuality(
         spec.name,
         spec.kind,
         n,
-        _share(counts.missing, n),
-        _share(counts.nan, n),
-        _share(counts.type_mismatch, n),
-        _share(counts.out_of_range, n),
-        *allowance,
+        share(counts.missing, n),
+        share(counts.nan, n),
+        share(counts.type_mismatch, n),
+        share(counts.out_of_range, n),
+        spec.reference_missing,
+        spec.reference_invalid,
     )
 
 
 def _rows_per_request(totals: WindowTotals, expected: tuple[float, float] | None) -> RowsPerRequest:
     lo, hi = totals.rows_per_request_min, totals.rows_per_request_max
-    mean = _share(totals.rows_per_request_sum, totals.rows_per_request_count)
+    mean = share(totals.rows_per_request_sum, totals.rows_per_request_count)
     outside = None
     if expected is not None and lo is not None and hi is not None:
         outside = lo < expected[0] or hi > expected[1]
@@ -343,9 +279,13 @@ def assess_quality(
     if max_unexpected_names < 0:
         raise ValueError(f"max_unexpected_names={max_unexpected_names!r} must be >= 0")
     expected = schema.names()
-    features = tuple(
-        _feature_quality(spec, columns.get(spec.name), totals.rows) for spec in schema.features
-    )
+    index = schema_index(schema.features)
+    observed = {
+        j: _observed(index.specs[j], counts)
+        for name, counts in columns.items()
+        if (j := index.position.get(name)) is not None
+    }
+    features = FeatureRates(index, observed, totals.rows)
     extra = {n for n in unexpected if n not in expected}
     extra.update(n for n, c in columns.items() if n not in expected and c.present > 0)
     return QualityReport(
@@ -354,6 +294,6 @@ def assess_quality(
         features=features,
         unexpected_features=tuple(sorted(extra)[:max_unexpected_names]),
         unexpected_count=len(extra),
-        payload_error_rate=_share(totals.payload_errors, totals.requests),
+        payload_error_rate=share(totals.payload_errors, totals.requests),
         rows_per_request=_rows_per_request(totals, schema.rows_per_request),
     )

@@ -186,7 +186,9 @@ class HistoryRecorder:
     def summarise(self, model: str, now: float) -> Summary | None:
         """`model`'s window that closed just before `now`, None when it saw nothing."""
         try:
-            computed = reports.model_reports(self.sources.monitor, model, VIEW, now)
+            computed = reports.model_reports(
+                self.sources.monitor, self.sources.policy, model, VIEW, now
+            )
         except reports.UnknownModel:
             return None
         view = computed.view

@@ -1,6 +1,7 @@
 """JSON reports over the monitor's state: drift, data quality, performance and fairness.
 
-Each function takes the monitor, a model name (None: the busiest model), a window view
+Each function takes the monitor, the `ReportPolicy` it judges with (the runtime builds it from
+the configured policies), a model name (None: the busiest model), a window view
 (`current` = the sliding window, `previous`, `rolling`) and `now`, takes one consistent copy
 through `Monitor.view` and computes the statistics outside the monitor's lock. Drift verdicts
 pass the model's latch (`sidecar.signals.hysteresis`): a raised verdict clears only after
@@ -12,19 +13,21 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sidecar.derived import Derived
 from sidecar.drift import (
+    DEFAULT_POLICY,
     ColumnDrift,
-    DriftPolicy,
     DriftReport,
     dataset_verdict,
     drift_report,
     window_span,
 )
+from sidecar.drift_rules import DriftPolicy
+from sidecar.feature_rates import FeatureSpec
 from sidecar.monitor import ModelView, Monitor
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import (
     ColumnCounts,
-    FeatureSpec,
     QualityReport,
     Schema,
     WindowTotals,
@@ -38,6 +41,15 @@ from sidecar.windows import WINDOW_VIEWS, WindowState
 
 class UnknownModel(LookupError):
     """No traffic has been seen for the model asked about."""
+
+
+@dataclass(frozen=True)
+class ReportPolicy:
+    """What the reports judge with: the drift policy and the fairness attributes' labels."""
+
+    drift: DriftPolicy = DEFAULT_POLICY
+    attributes: tuple[str, ...] = ()
+    """Labels of the fairness attributes (`Attribute.label`), as `/api/v1/fairness` lists them."""
 
 
 def check_view(which: str) -> str:
@@ -69,11 +81,19 @@ def drift_of(view: WindowView, policy: DriftPolicy) -> DriftReport:
 def held(report: DriftReport, latch: Latch, now: float, policy: DriftPolicy) -> DriftReport:
     """The report with each column's verdict and the dataset's held for the latch's time."""
     groups = {}
+    raised = latch.raised()
     for group in ("features", "predictions"):
         columns = report.features if group == "features" else report.predictions
-        groups[group] = {
-            name: _held(latch, f"{group}:{name}", c, now) for name, c in columns.items()
-        }
+        # Only drifted columns and those the latch holds can change: a clean column the latch
+        # does not hold reads as it is, so a 13,000-column report latches its few drifted ones.
+        prefix = f"{group}:"
+        touched = [name for name, c in columns.items() if c.drift]
+        touched += [key[len(prefix) :] for key in raised if key.startswith(prefix)]
+        found = dict(columns)
+        for name in dict.fromkeys(touched):
+            if name in columns:
+                found[name] = _held(latch, prefix + name, columns[name], now)
+        groups[group] = found
     held_report = dataset_verdict(
         WindowState(report.start, report.end, rows=report.rows),
         groups["features"],
@@ -100,10 +120,18 @@ def _verdict(level: int, live: bool | None) -> bool | None:
     return True if level > 0 else live
 
 
-def drift_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
+def drift_json(
+    monitor: Monitor, policy: ReportPolicy, model: str | None, which: str, now: float
+) -> dict[str, Any]:
     """The `/api/v1/drift` document."""
     view = window_view(monitor, model, which, now)
-    return drift_of(view, monitor.policies.drift).to_json(view.model)
+    return drift_of(view, policy.drift).to_json(view.model)
+
+
+SCHEMAS = 4
+"""References whose quality schema stays built (`_schema`): one small spec a feature."""
+
+_SCHEMAS: Derived[Schema] = Derived(SCHEMAS)
 
 
 def _schema(
@@ -112,6 +140,10 @@ def _schema(
     if reference is None:
         # Without a reference, expect what the window itself saw.
         return schema_from_window(columns, totals)
+    return _SCHEMAS.get((reference,), lambda: _reference_schema(reference))
+
+
+def _reference_schema(reference: ReferenceProfile) -> Schema:
     features = tuple(
         FeatureSpec(
             name,
@@ -159,7 +191,9 @@ def quality_of(view: WindowView) -> QualityReport:
     )
 
 
-def quality_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
+def quality_json(
+    monitor: Monitor, policy: ReportPolicy, model: str | None, which: str, now: float
+) -> dict[str, Any]:
     """The `/api/v1/quality` document."""
     view = window_view(monitor, model, which, now)
     window = window_span(view.snapshot.start, view.snapshot.end)
@@ -190,15 +224,17 @@ class ModelReports:
     outcome: OutcomeSnapshot
 
 
-def model_reports(monitor: Monitor, model: str | None, which: str, now: float) -> ModelReports:
+def model_reports(
+    monitor: Monitor, policy: ReportPolicy, model: str | None, which: str, now: float
+) -> ModelReports:
     """Drift, quality and outcomes of `model` (the busiest when None) over the window `which`."""
     view = window_view(monitor, model, which, now)
-    return ModelReports(
-        view, drift_of(view, monitor.policies.drift), quality_of(view), view.outcome
-    )
+    return ModelReports(view, drift_of(view, policy.drift), quality_of(view), view.outcome)
 
 
-def performance_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
+def performance_json(
+    monitor: Monitor, policy: ReportPolicy, model: str | None, which: str, now: float
+) -> dict[str, Any]:
     """The `/api/v1/performance` document."""
     name, snapshot = outcomes(monitor, model, which, now)
     data = snapshot.to_json()
@@ -206,7 +242,9 @@ def performance_json(monitor: Monitor, model: str | None, which: str, now: float
     return {"model": name, **data}
 
 
-def fairness_json(monitor: Monitor, model: str | None, which: str, now: float) -> dict[str, Any]:
+def fairness_json(
+    monitor: Monitor, policy: ReportPolicy, model: str | None, which: str, now: float
+) -> dict[str, Any]:
     """The `/api/v1/fairness` document."""
     name, snapshot = outcomes(monitor, model, which, now)
     data = snapshot.to_json()
@@ -214,6 +252,6 @@ def fairness_json(monitor: Monitor, model: str | None, which: str, now: float) -
         "model": name,
         "window_start": data.get("window_start"),
         "window_end": data.get("window_end"),
-        "attributes": [a.label for a in monitor.policies.attributes],
+        "attributes": list(policy.attributes),
         "fairness": data.get("fairness"),
     }

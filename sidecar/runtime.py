@@ -29,6 +29,7 @@ from sidecar.proxy.forwarder import Forwarder, ProxySettings
 from sidecar.proxy.pool import probe
 from sidecar.recorder import HistoryRecorder
 from sidecar.reference.profile import ReferenceProfile, load_reference, save_reference
+from sidecar.reports import ReportPolicy
 from sidecar.signals.status import StatusSources
 from sidecar.signals.traffic import RequestStats
 
@@ -127,6 +128,10 @@ class Runtime:
             self.capture,
             self.worker,
             settings.analysis_cpu_share,
+            policy=ReportPolicy(
+                self.policies.drift, tuple(a.label for a in self.policies.attributes)
+            ),
+            thresholds=self.policies.status,
         )
         self.analysis_metrics = register_analysis_metrics(
             self.telemetry,

@@ -227,6 +227,11 @@ class WindowStore:
         self._newest: int | None = None
         self._kinds: dict[tuple[str, str], str] = {}
 
+    def observed(self, group: str) -> list[str]:
+        """Names of the columns of `group` ("features", "predictions") the kept windows hold."""
+        kept = [*self._buckets.values(), *self._windows.values()]
+        return list(dict.fromkeys(name for window in kept for name in window.columns[group]))
+
     @property
     def dropped_columns(self) -> int:
         """Columns not tracked in the kept windows because max_columns was reached."""

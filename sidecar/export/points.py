@@ -21,10 +21,11 @@ from sidecar.capture import DROP_REASONS
 from sidecar.deciles import BIN_LABELS, reference_fractions, window_quantiles
 from sidecar.drift import DriftReport
 from sidecar.export.features import FeatureExport
+from sidecar.feature_rates import CHECKS
 from sidecar.monitor import Monitor
 from sidecar.outcomes.performance import PerformanceReport
 from sidecar.outcomes.windows import OutcomeSnapshot
-from sidecar.quality import CHECKS, QualityReport
+from sidecar.quality import QualityReport
 from sidecar.signals.status import StatusSources, status_report
 from sidecar.signals.verdicts import VERDICT_GAUGE
 from sidecar.sketches.column import CategoricalColumnSketch, NumericColumnSketch
@@ -105,7 +106,9 @@ def window_points(sources: ExportSources, now: float) -> Points:
     counters = monitor.counters()
     computed: dict[str, reports.ModelReports] = {}
     for name, state in counters.models:
-        found = computed[name] = reports.model_reports(monitor, name, "current", now)
+        found = computed[name] = reports.model_reports(
+            monitor, sources.status.policy, name, "current", now
+        )
         exported = _exported(export, state, found.drift)
         _drift_points(label(name), found.drift, found.view.snapshot, exported, points)
         _bin_points(label(name), export, state, exported, points)
@@ -199,11 +202,13 @@ def _bin_points(
             points["sidecar.feature.reference_fraction"].append((fractions[bin_label], attributes))
 
 
-def _quality_points(quality: QualityReport, name: str, exported: list[str], points: Points) -> None:
-    model = label(name)
-    wanted = set(exported)
-    for feature in quality.features:
-        if feature.name not in wanted:
+def _quality_points(
+    quality: QualityReport, model_name: str, exported: list[str], points: Points
+) -> None:
+    model = label(model_name)
+    for name in exported:
+        feature = quality.features.get(name)
+        if feature is None:
             continue
         for check in CHECKS:
             value = feature.excess(check)  # beyond the reference's own rate, as status judges

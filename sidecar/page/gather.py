@@ -67,7 +67,7 @@ def page_data(sources: PageSources, model: str | None, which: str, now: float) -
         "traffic": traffic_points(sources, now),
     }
     try:
-        computed = reports.model_reports(monitor, model, which, now)
+        computed = reports.model_reports(monitor, sources.status.policy, model, which, now)
     except reports.UnknownModel:
         if not models:
             data["status"] = status_report(sources.status, now, which).to_json()

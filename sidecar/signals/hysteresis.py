@@ -34,6 +34,11 @@ class Latch:
         self._lock = threading.Lock()
         self._raised: dict[str, tuple[int, float]] = {}
 
+    def raised(self) -> frozenset[str]:
+        """The keys holding a raised level now (a key not among them holds nothing)."""
+        with self._lock:
+            return frozenset(self._raised)
+
     def hold(self, key: str, level: int, now: float) -> Held:
         """The level to report for `key` at `now`, given its live level."""
         with self._lock:

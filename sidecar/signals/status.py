@@ -37,20 +37,24 @@ class StatusSources:
     capture: Capture
     worker: AnalysisWorker
     cpu_cap: float
+    policy: reports.ReportPolicy = field(default_factory=reports.ReportPolicy)
+    """What the model reports judge with (drift policy, fairness attributes)."""
+    thresholds: StatusThresholds = field(default_factory=StatusThresholds)
+    """The status thresholds (`status:` in the config)."""
     latch: Latch | None = field(default=None)
     """Holds raised signals; made from `status.clear_after_seconds` on first use when None."""
 
     def signal_latch(self) -> Latch:
         """The latch the status signals pass (one per sources, so one per sidecar)."""
         if self.latch is None:
-            t = self.monitor.policies.status
-            hold = t.clear_after_seconds
+            hold = self.thresholds.clear_after_seconds
             self.latch = Latch(self.monitor.options.window_seconds if hold is None else hold)
         return self.latch
 
 
 def _model_signals(
     monitor: Monitor,
+    policy: reports.ReportPolicy,
     t: StatusThresholds,
     now: float,
     which: str,
@@ -59,7 +63,7 @@ def _model_signals(
     if computed is None:
         try:
             # One copy of the window serves drift, quality and collapse.
-            computed = reports.model_reports(monitor, None, which, now)
+            computed = reports.model_reports(monitor, policy, None, which, now)
         except reports.UnknownModel:
             return [signals.unknown("model", "no sampled traffic yet")]
     view, drift, quality, outcome = (
@@ -140,9 +144,9 @@ def status_report(
     `computed`, when given, must be the busiest model's reports over `which` at `now`; the
     caller that already has them (the metrics collection) saves computing them twice.
     """
-    t = sources.monitor.policies.status
+    t = sources.thresholds
     reports.check_view(which)
-    found = _model_signals(sources.monitor, t, now, which, computed)
+    found = _model_signals(sources.monitor, sources.policy, t, now, which, computed)
     found += _traffic_signals(sources, t, now)
     if which == "current":
         latch = sources.signal_latch()

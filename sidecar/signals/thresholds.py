@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sidecar.quality import CHECKS
+from sidecar.feature_rates import CHECKS
 
 log = logging.getLogger("sidecar.signals")
 

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sidecar.drift import DriftReport
-from sidecar.quality import CHECKS, QualityReport
+from sidecar.feature_rates import CHECKS
+from sidecar.quality import QualityReport
 from sidecar.signals.thresholds import StatusThresholds
 
 Verdict = Literal["ok", "warning", "critical", "unknown"]

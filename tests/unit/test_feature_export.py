@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sidecar.deciles import BIN_LABELS, reference_fractions, slot_labels
-from sidecar.drift import DriftPolicy, column_drift
+from sidecar.drift import column_drift
+from sidecar.drift_rules import DriftPolicy
 from sidecar.export.features import FeatureExport
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import ReferenceProfile

@@ -129,7 +129,9 @@ class TestRecorder:
         later = NOW + WINDOW + 0.5
         assert recorder.sample(later) == 1
         (summary,) = history.summaries("m")
-        drift = reports.drift_json(sources.monitor, "m", "current", later)["features"]["x0"]
+        drift = reports.drift_json(sources.monitor, sources.policy, "m", "current", later)[
+            "features"
+        ]["x0"]
         point = summary.features["x0"]
         assert (summary.start, summary.end, summary.rows) == (NOW, NOW + WINDOW, 400)
         assert point.statistic == pytest.approx(drift["statistics"][drift["method"]], rel=1e-3)

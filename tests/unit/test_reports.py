@@ -16,6 +16,7 @@ from sidecar.signals import verdicts
 from sidecar.signals.thresholds import StatusThresholds
 
 NOW = 1_700_000_100.0
+POLICY = reports.ReportPolicy()
 
 
 def _pair(i: int, rows: list[dict[str, object]]) -> Captured:
@@ -48,7 +49,7 @@ def _monitor(shift: float, now: float = NOW, clear_after: float | None = None) -
 class TestReports:
     def test_a_field_missing_in_the_reference_too_is_not_a_quality_problem(self) -> None:
         """top_p missing from 100% of reference and live rows has excess 0; the signal is ok."""
-        found = reports.model_reports(_monitor(0.0), None, "current", NOW)
+        found = reports.model_reports(_monitor(0.0), POLICY, None, "current", NOW)
         top_p = next(f for f in found.quality.features if f.name == "top_p")
         assert (top_p.missing, top_p.excess("missing")) == (1.0, 0.0)
         t = verdicts.StatusThresholds()
@@ -60,21 +61,23 @@ class TestReports:
     def test_drift_is_held_for_one_window_after_it_clears(self) -> None:
         """Once its drifted rows left the window, a feature reads drifted (held) for 30 s."""
         monitor = _monitor(2.0, clear_after=30.0)
-        first = reports.model_reports(monitor, None, "current", NOW).drift.features["x"]
+        first = reports.model_reports(monitor, POLICY, None, "current", NOW).drift.features["x"]
         assert first.drift is True and not first.held
         rows = [{"x": float(v)} for v in np.random.default_rng(3).normal(0, 1, 2_000)]
         monitor.ingest([_pair(100 + i, rows[i * 200 : (i + 1) * 200]) for i in range(10)], NOW + 12)
-        held = reports.model_reports(monitor, None, "current", NOW + 12).drift.features["x"]
+        held = reports.model_reports(monitor, POLICY, None, "current", NOW + 12).drift.features["x"]
         assert held.drift is True and held.held and held.reason.startswith("held")
         monitor.ingest([_pair(200 + i, rows[i * 200 : (i + 1) * 200]) for i in range(10)], NOW + 30)
-        clean = reports.model_reports(monitor, None, "current", NOW + 30.5).drift.features["x"]
+        clean = reports.model_reports(monitor, POLICY, None, "current", NOW + 30.5).drift.features[
+            "x"
+        ]
         assert clean.drift is False
 
     def test_nothing_tested_is_unknown(self) -> None:
         """With every feature below min_samples, feature and dataset drift are unknown."""
         monitor = Monitor(MonitorOptions(window_seconds=10), reference=_reference())
         monitor.ingest([_pair(0, [{"x": 0.1}] * 20)], NOW)
-        drift = reports.model_reports(monitor, None, "current", NOW).drift
+        drift = reports.model_reports(monitor, POLICY, None, "current", NOW).drift
         t = verdicts.StatusThresholds()
         assert verdicts.feature_drift(drift.drifted_names(), drift.tested(), t).verdict == "unknown"
         assert verdicts.dataset_drift(drift, t).verdict == "unknown"
@@ -88,7 +91,8 @@ class TestReports:
 class TestCalibration:
     def test_a_calibrated_monitor_has_every_null_table(self) -> None:
         """With calibrate on, the tables exist before any report (a report only reads them)."""
-        from sidecar.drift import DriftPolicy, calibrate
+        from sidecar.drift import calibrate
+        from sidecar.drift_rules import DriftPolicy
         from sidecar.nulls import Calibration
 
         calibration = Calibration()
@@ -96,6 +100,8 @@ class TestCalibration:
         monitor = Monitor(MonitorOptions(window_seconds=10, calibrate=True), reference=_reference())
         monitor.calibrate_in_background().join(60)
         assert (
-            reports.model_reports(_monitor(0.0), None, "current", NOW).drift.features["x"].drift
+            reports.model_reports(_monitor(0.0), POLICY, None, "current", NOW)
+            .drift.features["x"]
+            .drift
             is False
         )

@@ -9,7 +9,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from sidecar import statistics as st
-from sidecar.drift import column_statistics
+from sidecar.drift_batch import column_statistics
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import ColumnProfile
 from sidecar.sketches import CategoricalColumnSketch, NumericColumnSketch, split_column

@@ -8,7 +8,8 @@ from datasets import sample
 from scipy import stats
 
 from sidecar import nulls
-from sidecar.drift import DriftPolicy, DriftRule, column_drift, drift_report, required_drifted
+from sidecar.drift import column_drift, drift_report, required_drifted
+from sidecar.drift_rules import DriftPolicy, DriftRule
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import ColumnProfile, ReferenceProfile
 from sidecar.sketches import NumericColumnSketch, split_column

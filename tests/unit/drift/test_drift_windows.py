@@ -9,7 +9,8 @@ import pytest
 from datasets import categories, sample
 
 from sidecar.deciles import BIN_LABELS, reference_fractions, slot_labels, window_quantiles
-from sidecar.drift import DriftPolicy, DriftRule, drift_report
+from sidecar.drift import drift_report
+from sidecar.drift_rules import DriftPolicy, DriftRule
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import ReferenceProfile
 from sidecar.sketches import NumericColumnSketch, split_column

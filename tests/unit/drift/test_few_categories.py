@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sidecar.drift import DriftPolicy, column_drift
+from sidecar.drift import column_drift
+from sidecar.drift_rules import DriftPolicy
 from sidecar.nulls import categorical_basis, discrepancies, null_tables
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import ColumnProfile

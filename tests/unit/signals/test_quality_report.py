@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from sidecar.feature_rates import FeatureSpec
 from sidecar.quality import (
     ColumnCounts,
-    FeatureSpec,
     Schema,
     WindowTotals,
     assess_quality,

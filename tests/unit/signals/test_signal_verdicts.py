@@ -7,8 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from sidecar.drift import ColumnDrift, DriftPolicy, DriftReport, dataset_verdict
-from sidecar.quality import ColumnCounts, FeatureSpec, Schema, WindowTotals, assess_quality
+from sidecar.drift import ColumnDrift, DriftReport, dataset_verdict
+from sidecar.drift_rules import DriftPolicy
+from sidecar.feature_rates import FeatureSpec
+from sidecar.quality import ColumnCounts, Schema, WindowTotals, assess_quality
 from sidecar.signals.verdicts import (
     Signal,
     StatusReport,

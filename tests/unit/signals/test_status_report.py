@@ -8,13 +8,15 @@ from memory_sources import NOW, monitor, sources, traffic
 from sidecar import reports
 from sidecar.signals.status import status_report
 
+POLICY = reports.ReportPolicy()
+
 
 class TestModelReports:
     def test_one_report_reads_drift_quality_and_outcomes_of_one_window(self) -> None:
         """A shifted feature drifts, a steady one does not, and the rows are those ingested."""
         watched = monitor()
         traffic(watched, 300, shift=3.0)
-        found = reports.model_reports(watched, None, "current", NOW)
+        found = reports.model_reports(watched, POLICY, None, "current", NOW)
         assert found.view.model == "m"
         assert found.drift.features["x0"].drift is True
         assert found.drift.features["x1"].drift is False
@@ -26,7 +28,7 @@ class TestModelReports:
         watched = monitor()
         traffic(watched, 3)
         with pytest.raises(reports.UnknownModel):
-            reports.model_reports(watched, "nobody", "current", NOW)
+            reports.model_reports(watched, POLICY, "nobody", "current", NOW)
 
     def test_an_unknown_window_name_is_an_error(self) -> None:
         """Window names other than the documented ones are refused with the name in the message."""
