@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -98,39 +98,59 @@ class FastHistogram:
 
 
 class FastHistograms:
-    """The set of fast histograms one process records, produced as one instrumentation scope."""
+    """Metrics built outside the SDK, added to every collection of both readers.
+
+    The fast histograms one process records form scope `scope_name`; `add_scope` adds other
+    scopes whose metrics come ready-made (the analysis figures: `sidecar.export.instruments`).
+    """
 
     def __init__(self, scope_name: str, version: str, resource: Resource) -> None:
         self.scope = InstrumentationScope(scope_name, version)
         self.resource = resource
         self.histograms: list[FastHistogram] = []
+        self._scopes: list[tuple[InstrumentationScope, Callable[[int], Sequence[Metric]]]] = []
 
     def add(self, histogram: FastHistogram) -> FastHistogram:
         """Register a histogram for every collection."""
         self.histograms.append(histogram)
         return histogram
 
+    def add_scope(
+        self, name: str, version: str, produce: Callable[[int], Sequence[Metric]]
+    ) -> None:
+        """Add `produce(now_ns)`'s metrics, as scope `name`, to every collection."""
+        self._scopes.append((InstrumentationScope(name, version), produce))
+
     def inject(self, data: MetricsData) -> MetricsData:
-        """`data` with this scope's metrics added to its (first) resource."""
+        """`data` with every injected scope's metrics added to its (first) resource."""
         now = time.time_ns()
-        metrics = [m for h in self.histograms if (m := h.metric(now)) is not None]
-        if not metrics:
-            return data
-        scope = ScopeMetrics(self.scope, metrics, "")
-        if not data.resource_metrics:
-            return MetricsData([ResourceMetrics(self.resource, [scope], "")])
-        first, *rest = data.resource_metrics
-        # Exporters key scopes by name (OTLP's encoder keeps one per scope): join ours with the
-        # SDK's own scope of the same name rather than add a second one.
-        scopes = list(first.scope_metrics)
-        for index, existing in enumerate(scopes):
-            if existing.scope == self.scope:
-                scopes[index] = replace(existing, metrics=[*existing.metrics, *metrics])
-                break
-        else:
-            scopes.append(scope)
-        first = replace(first, scope_metrics=scopes)
-        return MetricsData(resource_metrics=[first, *rest])
+        histograms = [m for h in self.histograms if (m := h.metric(now)) is not None]
+        for scope, metrics in [(self.scope, histograms)] + [
+            (scope, list(produce(now))) for scope, produce in self._scopes
+        ]:
+            if metrics:
+                data = _joined(data, self.resource, scope, metrics)
+        return data
+
+
+def _joined(
+    data: MetricsData, resource: Resource, scope: InstrumentationScope, metrics: list[Metric]
+) -> MetricsData:
+    """`data` with `metrics` added under `scope` to its first resource."""
+    if not data.resource_metrics:
+        return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, metrics, "")], "")])
+    first, *rest = data.resource_metrics
+    # Exporters key scopes by name (OTLP's encoder keeps one per scope): join ours with the
+    # SDK's own scope of the same name rather than add a second one.
+    scopes = list(first.scope_metrics)
+    for index, existing in enumerate(scopes):
+        if existing.scope == scope:
+            scopes[index] = replace(existing, metrics=[*existing.metrics, *metrics])
+            break
+    else:
+        scopes.append(ScopeMetrics(scope, metrics, ""))
+    first = replace(first, scope_metrics=scopes)
+    return MetricsData(resource_metrics=[first, *rest])
 
 
 class _InjectingMixin:
@@ -141,8 +161,8 @@ class _InjectingMixin:
     def _receive_metrics(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> None:
-        if metrics_data is not None:
-            metrics_data = self._fast.inject(metrics_data)
+        # The SDK hands None when none of its own instruments has points: ours may have some.
+        metrics_data = self._fast.inject(metrics_data or MetricsData(resource_metrics=[]))
         super()._receive_metrics(metrics_data, timeout_millis, **kwargs)  # type: ignore[misc]
 
 

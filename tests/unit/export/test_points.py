@@ -102,3 +102,42 @@ class TestRefresher:
         refresher.stop()
         assert done.is_set()
         assert points == {"n": [(1.0, {})]}
+
+
+class TestInjectedMetrics:
+    def test_exposition_equals_the_sdk_observable_instruments(self) -> None:
+        """The ready-made analysis metrics print exactly as SDK observable instruments would."""
+        from opentelemetry.metrics import CallbackOptions, Observation
+        from prometheus_client import generate_latest
+
+        from sidecar.export.instruments import INSTRUMENTS, AnalysisMetrics
+
+        telemetry = _registered(shift=3.0)
+        ours = generate_latest(telemetry.registry).decode()
+        export = FeatureExport(max_features=10)
+        watched = monitor(observers=(export,))
+        traffic(watched, 300, shift=3.0, now=time.time())
+        reference = Telemetry.create({})
+        metrics = AnalysisMetrics(ExportSources(sources(watched), export))
+        meter = reference.provider.get_meter("sidecar.analysis")
+        for instrument in INSTRUMENTS:
+            create = (
+                meter.create_observable_counter
+                if instrument.kind == "counter"
+                else meter.create_observable_gauge
+            )
+
+            def observe(options: CallbackOptions, name: str = instrument.name) -> list[Observation]:
+                return [Observation(v, dict(a)) for v, a in metrics.points().get(name, ())]
+
+            create(instrument.name, [observe], instrument.unit, instrument.description)
+        generate_latest(reference.registry)  # the first collection starts the window figures
+        metrics.windows.get(0.0)
+        theirs = generate_latest(reference.registry).decode()
+
+        def lines(text: str) -> set[str]:
+            # The report's age differs between the two processes' collections.
+            return {line for line in text.splitlines() if "report_age" not in line}
+
+        assert "sidecar_feature_drift{" in ours and "sidecar_feature_bin_rows_total{" in ours
+        assert lines(ours) == lines(theirs)
