@@ -4,10 +4,10 @@ Per pair: decode (failures counted by protocol and reason), drop redacted fields
 lock fold the rows into the model's windows (drift and quality sketches), its outcome windows
 (label-free confidence, group selection rates) and its prediction store (for delayed labels).
 
-Bounds: at most `DEFAULT_MAX_MODELS` (16) models, further names analysed as `other`; per model,
-the window store's and the outcome windows' bounds, one prediction store of
-`performance.max_entries` entries (default 1 million, 24 h TTL), payload error counts for the
-kept buckets, and a drift latch (`sidecar.signals.hysteresis`).
+Bounds: at most `max_models` (16) models, further names analysed as `other`; per model
+(`sidecar.model_state.ModelState`), the window store's and the outcome windows' bounds, one
+prediction store of `performance.max_entries` entries (default 1 million, 24 h TTL), payload
+error counts for the kept buckets, and a drift latch (`sidecar.signals.hysteresis`).
 
 The monitor owns its lock: every read goes through a method that copies what it returns under
 it (`view`, `outcome`, `counters`, `state_dict`), so one report is one moment of one model.
@@ -20,126 +20,25 @@ import threading
 import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sidecar import drift
 from sidecar import windows as window_views
 from sidecar.analysis import GilPause
-from sidecar.decoders import DecodeOptions, MetadataLookup, decode_pair
+from sidecar.decoders import MetadataLookup, decode_pair
 from sidecar.decoders.routes import model_label, protocol_for_path
+from sidecar.model_state import OTHER_MODEL, ModelState, ModelView, MonitorCounters
+from sidecar.model_state import MonitorOptions as MonitorOptions  # the monitor's constructor's
 from sidecar.outcomes.feedback import FeedbackResult, apply_feedback, parse_feedback
 from sidecar.outcomes.predictions import PredictionStore, Probability
-from sidecar.outcomes.windows import OutcomeSnapshot, OutcomeWindows
-from sidecar.policies import Attribute, Policies
+from sidecar.outcomes.windows import OutcomeSnapshot
+from sidecar.policies import Attribute
 from sidecar.records import Captured, Columns, Decoded, DecodeError
 from sidecar.reference.builder import ProfileBuilder
 from sidecar.reference.profile import ReferenceProfile
-from sidecar.signals.hysteresis import Latch
-from sidecar.windows import WindowState, WindowStore
+from sidecar.windows import WindowStore
 
 log = logging.getLogger("sidecar.monitor")
-
-DEFAULT_MAX_MODELS = 16
-OTHER_MODEL = "other"
-
-
-@dataclass
-class MonitorOptions:
-    """How the monitor decodes, groups and windows what it sees."""
-
-    protocol: str | None = None
-    model: str | None = None
-    decode: DecodeOptions = field(default_factory=DecodeOptions)
-    max_models: int = DEFAULT_MAX_MODELS
-    window_seconds: float = 300.0
-    rolling_windows: int = 12
-    max_columns: int = 256
-    policies: Policies = field(default_factory=Policies)
-    calibrate: bool = False
-    """Simulate the drift null tables in a daemon thread whenever the reference is set (at
-    construction too), so no report pays for them; off for tests that build many monitors."""
-
-
-class ModelState:
-    """Everything kept for one model."""
-
-    def __init__(self, options: MonitorOptions, reference: ReferenceProfile | None) -> None:
-        policies = options.policies
-        self.windows = WindowStore(
-            reference, options.window_seconds, options.rolling_windows, options.max_columns
-        )
-        extra: dict[str, Any] = {}
-        if policies.min_group_size is not None:
-            extra["min_group_size"] = policies.min_group_size
-        if policies.max_groups is not None:
-            extra["max_groups"] = policies.max_groups
-        self.outcomes = OutcomeWindows(
-            options.window_seconds,
-            options.rolling_windows,
-            policies.task,
-            policies.threshold,
-            policies.favourable,
-            [a.label for a in policies.attributes],
-            low_confidence=policies.low_confidence,
-            min_count=policies.min_count,
-            scores=policies.scores,
-            **extra,
-        )
-        self.outcomes.set_reference(None if reference is None else reference.outcomes)
-        self.predictions = PredictionStore(policies.max_entries, policies.ttl_seconds)
-        self.payload_errors: Counter[float] = Counter()
-        """Undecodable payloads per bucket start (kept buckets only)."""
-        self.requests = 0
-        self.rows = 0
-        clear_after = policies.status.clear_after_seconds
-        self.latch = Latch(options.window_seconds if clear_after is None else clear_after)
-
-    def count_payload_error(self, now: float) -> None:
-        """One undecodable payload at `now`; counts older than the rolling view are dropped."""
-        windows = self.windows
-        self.payload_errors[windows.bucket_start(now)] += 1
-        oldest = windows.span("rolling", now)[0] - windows.window_seconds
-        for start in [s for s in self.payload_errors if s < oldest]:
-            del self.payload_errors[start]
-
-    def errors_in(self, which: str, now: float) -> int:
-        """Undecodable payloads counted in the buckets of the view `which` at `now`."""
-        first, last = self.windows.bucket_range(which, now)
-        width = self.windows.bucket_seconds
-        return sum(n for at, n in self.payload_errors.items() if first <= round(at / width) <= last)
-
-
-@dataclass(frozen=True)
-class ModelView:
-    """One model's window, outcomes and counters, copied at one moment under the lock."""
-
-    model: str
-    snapshot: WindowState
-    payload_errors: int
-    reference: ReferenceProfile | None
-    outcome: OutcomeSnapshot
-    latch: Latch
-    at: float
-    which: str = "current"
-
-
-@dataclass(frozen=True)
-class MonitorCounters:
-    """Process-wide counters copied at one moment.
-
-    `models` pairs each model name with the opaque key its exporter state is filed under.
-    """
-
-    models: tuple[tuple[str, object], ...]
-    busiest: str | None
-    requests: dict[str, int]
-    rows: dict[str, int]
-    decode_errors: dict[tuple[str, str], int]
-    analysed: int
-    feedback: FeedbackResult
-    prediction_entries: int
-    evictions: dict[str, int]
 
 
 class ColumnObserver(Protocol):

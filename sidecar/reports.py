@@ -24,7 +24,8 @@ from sidecar.drift import (
 )
 from sidecar.drift_rules import DriftPolicy
 from sidecar.feature_rates import FeatureSpec
-from sidecar.monitor import ModelView, Monitor
+from sidecar.model_state import ModelView
+from sidecar.monitor import Monitor
 from sidecar.outcomes.windows import OutcomeSnapshot
 from sidecar.quality import (
     ColumnCounts,

@@ -9,7 +9,7 @@ import httpx
 from servers import ThreadedUvicorn, running_sidecar
 
 from sidecar.export.features import DEFAULT_MAX_FEATURES
-from sidecar.monitor import DEFAULT_MAX_MODELS
+from sidecar.model_state import DEFAULT_MAX_MODELS
 
 SERIES_CAP = 16 * 100 * 30 + 1_000  # docs/metrics.md "Cardinality", plus HTTP and process series
 LABEL = re.compile(r'(\w+)="([^"]*)"')

@@ -32,7 +32,13 @@ PURE = (
 """Modules (or rooms) of pure logic: testable without a socket or an event loop."""
 
 HOT_PATH = ("sidecar.proxy",)
-CORE = ("sidecar.capture", "sidecar.analysis", "sidecar.monitor", "sidecar.policies")
+CORE = (
+    "sidecar.capture",
+    "sidecar.analysis",
+    "sidecar.monitor",
+    "sidecar.model_state",
+    "sidecar.policies",
+)
 """The analysis core: it knows its sinks only through protocols."""
 
 
