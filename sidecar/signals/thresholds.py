@@ -40,8 +40,12 @@ DEFAULT_FEATURE_DRIFT_WARNING = 1.0
 """Drifted features that make a warning."""
 DEFAULT_CLEAR_AFTER_SECONDS: float | None = None
 """A raised signal clears after this long clean; None: one window (`window_seconds`)."""
-RETIRED = frozenset({"dataset_drift_warning", "dataset_drift_critical"})
-"""Keys accepted and ignored: dataset drift has one threshold, `drift.dataset_share`."""
+RETIRED = {
+    "dataset_drift_warning": "dataset drift uses drift.dataset_share",
+    "dataset_drift_critical": "dataset drift uses drift.dataset_share",
+    "low_confidence_probability": "the one cut-off is performance.low_confidence",
+}
+"""Keys accepted and ignored, with what replaced them."""
 DEFAULT_PREDICTION_DRIFT_CRITICAL = False
 DEFAULT_COLLAPSE_TOP_SHARE_WARNING = 0.90
 DEFAULT_COLLAPSE_TOP_SHARE_CRITICAL = 0.99
@@ -49,7 +53,6 @@ DEFAULT_COLLAPSE_STD_RATIO = 0.01
 """Numeric outputs collapse when their std falls to this share of the reference std."""
 DEFAULT_COLLAPSE_STD_FLOOR = 1e-9
 """Absolute std floor used when the reference std is unknown or zero."""
-DEFAULT_LOW_CONFIDENCE_PROBABILITY = 0.5
 DEFAULT_LOW_CONFIDENCE_WARNING = 0.20
 DEFAULT_LOW_CONFIDENCE_CRITICAL = 0.50
 DEFAULT_PERFORMANCE_WARNING_MARGIN = 0.02
@@ -123,7 +126,6 @@ class StatusThresholds:
     collapse_top_share_critical: float = DEFAULT_COLLAPSE_TOP_SHARE_CRITICAL
     collapse_std_ratio: float = DEFAULT_COLLAPSE_STD_RATIO
     collapse_std_floor: float = DEFAULT_COLLAPSE_STD_FLOOR
-    low_confidence_probability: float = DEFAULT_LOW_CONFIDENCE_PROBABILITY
     low_confidence_warning: float = DEFAULT_LOW_CONFIDENCE_WARNING
     low_confidence_critical: float = DEFAULT_LOW_CONFIDENCE_CRITICAL
     performance_floor: float | None = None
@@ -177,7 +179,7 @@ class StatusThresholds:
         kwargs: dict[str, Any] = {}
         for key, raw in values.items():
             if key in RETIRED:
-                log.warning("status.%s is ignored: dataset drift uses drift.dataset_share", key)
+                log.warning("status.%s is ignored: %s", key, RETIRED[key])
                 continue
             if key not in known:
                 raise ValueError(f"status.{key}={raw!r} is not a known threshold")

@@ -42,13 +42,12 @@ __all__ = [
     "StatusReport",
     "StatusThresholds",
     "Verdict",
+    "against_floor",
     "dataset_drift",
     "fairness",
     "feature_drift",
     "grade",
-    "low_confidence",
     "overall_status",
-    "performance",
     "prediction_collapse",
     "prediction_drift",
     "quality_signals",
@@ -282,32 +281,8 @@ def prediction_collapse(
     return grade(name, std, None, floor, detail, lower_is_worse=True)
 
 
-def low_confidence(rows: int, low: int, t: StatusThresholds) -> Signal:
-    """Share of predictions whose probability is under `low_confidence_probability`."""
-    name = "low_confidence"
-    if rows < t.min_rows:
-        return unknown(name, f"{rows} predictions with a probability", t.low_confidence_warning)
-    share = _ratio(low, rows, "low", "rows")
-    detail = f"{low} of {rows} under p={t.low_confidence_probability:g}"
-    return grade(name, share, t.low_confidence_warning, t.low_confidence_critical, detail)
-
-
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse", "mape"})
 """Performance metrics where a higher figure is worse: the configured floor acts as a ceiling."""
-
-
-def performance(
-    metric: str, value: float | None, labelled_rows: int, t: StatusThresholds
-) -> Signal:
-    """Critical beyond the configured floor, warning within `performance_warning_margin` of it."""
-    name = "performance"
-    floor = t.performance_floor
-    if floor is None:
-        return unknown(name, "no performance floor configured")
-    if value is None or labelled_rows < t.min_labelled_rows:
-        return unknown(name, f"{labelled_rows} labelled rows (need {t.min_labelled_rows})", floor)
-    detail = f"{metric} {value:.4g} over {labelled_rows} labelled rows"
-    return against_floor(metric, value, t, floor, detail)
 
 
 def against_floor(

@@ -15,12 +15,11 @@ from sidecar.signals.verdicts import (
     Signal,
     StatusReport,
     StatusThresholds,
+    against_floor,
     dataset_drift,
     fairness,
     feature_drift,
-    low_confidence,
     overall_status,
-    performance,
     prediction_collapse,
     prediction_drift,
     quality_signals,
@@ -149,25 +148,11 @@ class TestPredictionCollapse:
         assert prediction_collapse(50, 1.0, None, T).verdict == "unknown"
 
 
-class TestLowConfidence:
-    def test_levels(self) -> None:
-        """10%, 30% and 60% low-confidence shares are ok, warning and critical."""
-        assert [low_confidence(1000, n, T).verdict for n in (100, 300, 600)] == [
-            "ok",
-            "warning",
-            "critical",
-        ]
-
-    def test_thin(self) -> None:
-        """Too few predictions with a probability is unknown."""
-        assert low_confidence(20, 20, T).verdict == "unknown"
-
-
 class TestPerformance:
     def test_accuracy_below_floor_is_critical(self) -> None:
         """Accuracy 0.75 under a 0.8 floor is critical; 0.81 warns; 0.9 is ok."""
         t = StatusThresholds(performance_floor=0.8)
-        assert [performance("accuracy", v, 500, t).verdict for v in (0.75, 0.81, 0.9)] == [
+        assert [against_floor("accuracy", v, t, 0.8, "").verdict for v in (0.75, 0.81, 0.9)] == [
             "critical",
             "warning",
             "ok",
@@ -176,15 +161,8 @@ class TestPerformance:
     def test_error_metric_floor_is_a_ceiling(self) -> None:
         """For RMSE, higher is worse: 2.5 over a 2.0 bound is critical, 1.0 is ok."""
         t = StatusThresholds(performance_floor=2.0)
-        assert performance("rmse", 2.5, 500, t).verdict == "critical"
-        assert performance("rmse", 1.0, 500, t).verdict == "ok"
-
-    def test_thin_or_unconfigured_is_unknown(self) -> None:
-        """Too few labels, or no floor configured, is unknown."""
-        assert performance(
-            "accuracy", 0.1, 10, StatusThresholds(performance_floor=0.8)
-        ).verdict == ("unknown")
-        assert performance("accuracy", 0.1, 500, T).verdict == "unknown"
+        assert against_floor("rmse", 2.5, t, 2.0, "").verdict == "critical"
+        assert against_floor("rmse", 1.0, t, 2.0, "").verdict == "ok"
 
 
 class TestFairness:

@@ -43,3 +43,17 @@ class TestStatusThresholds:
         """An SLO target of 1 leaves no error budget and is rejected."""
         with pytest.raises(ValueError, match=r"slo_target=1\.0"):
             StatusThresholds(slo_target=1.0)
+
+
+class TestRetiredKeys:
+    def test_retired_keys_are_accepted_ignored_and_named(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An old config keeps loading; the warning says which setting took the key's place."""
+        with caplog.at_level("WARNING", logger="sidecar.signals"):
+            loaded = StatusThresholds.from_mapping(
+                {"low_confidence_probability": 0.4, "dataset_drift_warning": 0.3}
+            )
+        assert loaded == StatusThresholds()
+        assert "status.low_confidence_probability is ignored: the one cut-off is" in caplog.text
+        assert "status.dataset_drift_warning is ignored: dataset drift uses" in caplog.text
