@@ -250,9 +250,10 @@ class Monitor:
     def calibrate(self) -> None:
         """Simulate the drift null tables of the current reference (`drift.calibrate`).
 
-        The columns some model's window holds come first; then at most `drift.CALIBRATE_AHEAD`
-        more, so a 13,000-column reference does not cost minutes of CPU for columns no traffic
-        carries (each is simulated by the first report that tests it).
+        With traffic, only the columns some model's window holds: a 13,000-column reference
+        must not cost minutes of CPU for columns no traffic carries, beside the traffic (each
+        is simulated by the first report that tests it). Before any traffic, the first
+        `drift.CALIBRATE_AHEAD` columns, so the first reports find them ready.
         """
         with self._lock:
             reference = self.reference
@@ -263,7 +264,8 @@ class Monitor:
                 for name in state.windows.observed(group)
             ]
         if reference is not None:
-            drift.calibrate(reference, self._policies.drift, observed=observed)
+            ahead = 0 if observed else drift.CALIBRATE_AHEAD
+            drift.calibrate(reference, self._policies.drift, observed=observed, ahead=ahead)
 
     def calibrate_in_background(self) -> threading.Thread:
         """`calibrate` in a daemon thread, so the first report after a new reference is fast."""

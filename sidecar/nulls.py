@@ -292,31 +292,48 @@ class Calibration:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tables: dict[tuple[int, str, float], tuple[weakref.ref[Basis], NullTable]] = {}
+        self._pending: dict[tuple[int, str, float], threading.Event] = {}
+        """Tables some thread is simulating now, set when they are cached (or it failed)."""
 
     def tables(self, bases: Mapping[str, tuple[Basis, str]], alpha: float) -> dict[str, NullTable]:
         """The null table of each column's (basis, method), simulating the missing ones.
 
         The lock guards the cache only: simulation runs outside it, so a report needing cached
-        tables never waits behind a long calibration (two threads may simulate the same table
-        once each; the tables are equal, both seeded).
+        tables never waits behind a long calibration. A table another thread is simulating is
+        waited for, not simulated twice.
         """
         found: dict[str, NullTable] = {}
-        missing: dict[str, dict[str, Basis]] = {}
+        mine: dict[str, dict[str, Basis]] = {}
+        claimed: list[tuple[int, str, float]] = []
+        theirs: list[tuple[str, Basis, str, threading.Event]] = []
         with self._lock:
             for name, (basis, method) in bases.items():
-                cached = self._tables.get((id(basis), method, alpha))
+                key = (id(basis), method, alpha)
+                cached = self._tables.get(key)
                 if cached is not None and cached[0]() is basis:
                     found[name] = cached[1]
+                elif key in self._pending:
+                    theirs.append((name, basis, method, self._pending[key]))
                 else:
-                    missing.setdefault(method, {})[name] = basis
-        for method, group in missing.items():
-            simulated = null_tables(group, method, alpha)
+                    self._pending[key] = threading.Event()
+                    claimed.append(key)
+                    mine.setdefault(method, {})[name] = basis
+        try:
+            for method, group in mine.items():
+                simulated = null_tables(group, method, alpha)
+                with self._lock:
+                    for name, table in simulated.items():
+                        key = (id(group[name]), method, alpha)
+                        self._tables[key] = (weakref.ref(group[name], self._forget(key)), table)
+                        found[name] = table
+        finally:
             with self._lock:
-                for name, table in simulated.items():
-                    basis = group[name]
-                    key = (id(basis), method, alpha)
-                    self._tables[key] = (weakref.ref(basis, self._forget(key)), table)
-                    found[name] = table
+                for key in claimed:
+                    self._pending.pop(key).set()
+        for name, basis, method, event in theirs:
+            event.wait()
+            # Cached now, or simulated here if the other thread failed.
+            found[name] = self.tables({name: (basis, method)}, alpha)[name]
         return found
 
     def _forget(self, key: tuple[int, str, float]) -> Callable[[object], None]:

@@ -194,3 +194,43 @@ class TestCalibrationOfAWideReference:
         lookup.join(30)
         assert answered and simulating  # served while "b" was still being simulated
         assert served == [cached]
+
+    def test_a_table_being_simulated_is_waited_for_not_simulated_twice(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A report asking for a column the calibration is simulating gets that one table."""
+        import threading
+
+        from sidecar import nulls
+        from sidecar.nulls import BASES, Calibration
+
+        calibration = Calibration()
+        basis = BASES.get(next(iter(_wide_reference().predictions.values())))
+        inside, release = threading.Event(), threading.Event()
+        calls: list[int] = []
+        simulate = nulls.null_tables
+
+        def slow(*args: object, **kwargs: object) -> object:
+            calls.append(1)
+            inside.set()
+            release.wait(10)
+            return simulate(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(nulls, "null_tables", slow)
+        results: list[object] = []
+        first = threading.Thread(
+            target=lambda: results.append(calibration.tables({"a": (basis, "psi")}, 0.001)["a"])
+        )
+        first.start()
+        assert inside.wait(10)
+        second = threading.Thread(
+            target=lambda: results.append(calibration.tables({"b": (basis, "psi")}, 0.001)["b"])
+        )
+        second.start()
+        second.join(0.5)
+        waiting = second.is_alive()
+        release.set()
+        first.join(30)
+        second.join(30)
+        assert waiting and len(calls) == 1
+        assert len(results) == 2 and results[0] is results[1]
