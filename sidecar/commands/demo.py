@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-import aiohttp
+import httpx
 import yaml
 
 from sidecar.config import ConfigError, load_settings
@@ -193,18 +193,16 @@ class AdminPoller:
         self.window = window
         self._last: tuple[float, Buckets] | None = None
 
-    async def _get(self, session: aiohttp.ClientSession, path: str) -> Any:
+    async def _get(self, session: httpx.AsyncClient, path: str) -> Any:
         try:
-            async with session.get(self.admin + path) as response:
-                if response.status != 200:
-                    return None
-                if path == "/metrics":
-                    return await response.text()
-                return await response.json()
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+            response = await session.get(self.admin + path)
+            if response.status_code != 200:
+                return None
+            return response.text if path == "/metrics" else response.json()
+        except (httpx.HTTPError, TimeoutError, ValueError):
             return None
 
-    async def poll(self, session: aiohttp.ClientSession, traffic: TrafficGenerator) -> ViewState:
+    async def poll(self, session: httpx.AsyncClient, traffic: TrafficGenerator) -> ViewState:
         """One refresh: metrics and every API endpoint, read concurrently."""
         shifted, elapsed = traffic.shifted, traffic.elapsed()
         paths = ["/metrics"] + [f"/api/v1/{name}?window={self.window}" for name in API_ENDPOINTS]
@@ -240,8 +238,7 @@ async def _show(
     poller = AdminPoller(admin)
     plain = plain_output(args, sys.stdout)
     every = DEFAULT_PLAIN_EVERY if plain else DEFAULT_REFRESH
-    timeout = aiohttp.ClientTimeout(total=5)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with httpx.AsyncClient(timeout=5) as session:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
+import httpx
 import numpy as np
 
 from sidecar.demo.model import MODEL_NAME, NUMERIC, Batch, DriftSchedule, generate
@@ -133,9 +133,8 @@ class TrafficGenerator:
     async def run(self, stop: asyncio.Event) -> TrafficStats:
         """Send until `stop` is set; returns the counts."""
         self._started = self.clock()
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-        connector = aiohttp.TCPConnector(limit=self.options.max_in_flight)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        limits = httpx.Limits(max_connections=self.options.max_in_flight)
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, limits=limits) as session:
             labels = asyncio.ensure_future(self._post_labels(session, stop))
             tasks: set[asyncio.Task[None]] = set()
             interval = 1.0 / self.options.rate
@@ -167,18 +166,17 @@ class TrafficGenerator:
             return request_id, f"/v2/models/{model}/infer", v2_body(batch, request_id), batch
         return request_id, f"/v1/models/{model}:predict", v1_body(batch.rows()), batch
 
-    async def _send(self, session: aiohttp.ClientSession) -> None:
+    async def _send(self, session: httpx.AsyncClient) -> None:
         try:
             request_id, path, body, batch = self._next_request()
             self.stats.sent += 1
             self.stats.rows += len(batch)
-            async with session.post(
+            response = await session.post(
                 self.options.target + path,
-                data=json.dumps(body),
+                content=json.dumps(body),
                 headers={"content-type": "application/json", "x-request-id": request_id},
-            ) as response:
-                await response.read()
-                status = response.status
+            )
+            status = response.status_code
             self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
             if status != 200:
                 self.stats.failed += 1
@@ -191,12 +189,12 @@ class TrafficGenerator:
                 else {"request_id": request_id, "labels": labels}
             )
             self._labels.append((self.clock() + self.options.label_delay, item))
-        except (aiohttp.ClientError, TimeoutError, OSError):
+        except (httpx.HTTPError, TimeoutError, OSError):
             self.stats.failed += 1
         finally:
             self._slots.release()
 
-    async def _post_labels(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+    async def _post_labels(self, session: httpx.AsyncClient, stop: asyncio.Event) -> None:
         """Once a second, post the labels whose delay has passed, in one call."""
         while not stop.is_set():
             try:
@@ -212,12 +210,11 @@ class TrafficGenerator:
             if due and not stop.is_set():
                 await self._post(session, due)
 
-    async def _post(self, session: aiohttp.ClientSession, items: list[dict[str, Any]]) -> None:
+    async def _post(self, session: httpx.AsyncClient, items: list[dict[str, Any]]) -> None:
         try:
-            async with session.post(f"{self.options.admin}{FEEDBACK_PATH}", json=items) as response:
-                await response.read()
-                ok = 200 <= response.status < 300
-        except (aiohttp.ClientError, TimeoutError, OSError):
+            response = await session.post(f"{self.options.admin}{FEEDBACK_PATH}", json=items)
+            ok = 200 <= response.status_code < 300
+        except (httpx.HTTPError, TimeoutError, OSError):
             ok = False
         if ok:
             self.stats.labels_posted += len(items)

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TEST_ONLY = ("scipy", "scikit-learn", "fairlearn", "mypy", "ruff", "pytest", "hypothesis")
+TEST_ONLY = (
+    "scipy",
+    "scikit-learn",
+    "fairlearn",
+    "mypy",
+    "ruff",
+    "pytest",
+    "hypothesis",
+    "aiohttp",
+)
 """Distributions of the test extras, which the demo must not need."""
 
 
