@@ -119,7 +119,8 @@ def build_admin_app(runtime: Runtime) -> Starlette:
 
     async def metrics(request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        body = await run_in_threadpool(encoder, runtime.telemetry.registry)
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        body = await run_in_threadpool(runtime.telemetry.exposition, encoder, openmetrics)
         return Response(body, media_type=content_type)
 
     async def status(request: Request) -> Response:

@@ -121,13 +121,12 @@ class FastHistograms:
         """Add `produce(now_ns)`'s metrics, as scope `name`, to every collection."""
         self._scopes.append((InstrumentationScope(name, version), produce))
 
-    def inject(self, data: MetricsData) -> MetricsData:
-        """`data` with every injected scope's metrics added to its (first) resource."""
+    def inject(self, data: MetricsData, scopes: bool = True) -> MetricsData:
+        """`data` with the histograms (and, if `scopes`, the added scopes) in its first resource."""
         now = time.time_ns()
         histograms = [m for h in self.histograms if (m := h.metric(now)) is not None]
-        for scope, metrics in [(self.scope, histograms)] + [
-            (scope, list(produce(now))) for scope, produce in self._scopes
-        ]:
+        added = [(scope, list(produce(now))) for scope, produce in self._scopes] if scopes else []
+        for scope, metrics in [(self.scope, histograms), *added]:
             if metrics:
                 data = _joined(data, self.resource, scope, metrics)
         return data
@@ -157,17 +156,23 @@ class _InjectingMixin:
     """Adds the fast histograms to every collection before the reader's own handling."""
 
     _fast: FastHistograms
+    _scopes_too = True
+    """Whether the added scopes go in too (Prometheus gets them as text: `Telemetry.exposition`)."""
 
     def _receive_metrics(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> None:
         # The SDK hands None when none of its own instruments has points: ours may have some.
-        metrics_data = self._fast.inject(metrics_data or MetricsData(resource_metrics=[]))
+        metrics_data = self._fast.inject(
+            metrics_data or MetricsData(resource_metrics=[]), self._scopes_too
+        )
         super()._receive_metrics(metrics_data, timeout_millis, **kwargs)  # type: ignore[misc]
 
 
 class InjectingPrometheusReader(_InjectingMixin, PrometheusMetricReader):
     """The Prometheus reader, serving the fast histograms beside the SDK's instruments."""
+
+    _scopes_too = False
 
     def __init__(self, fast: FastHistograms, **options: Any) -> None:
         self._fast = fast

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +43,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from sidecar import __version__
+from sidecar.export.exposition import FamiliesCollector, Family, Spec, encode, probe_families
 from sidecar.export.points import (
     Attributes,
     ExportSources,
@@ -222,6 +223,14 @@ class AnalysisMetrics:
         """Start of the cumulative counters (as an SDK observable counter's)."""
         self._built: list[Metric] = []
         self._built_from: Points | None = None
+        injected = [i for i in INSTRUMENTS if i.injected]
+        probed = probe_families(
+            tuple(Spec(i.name, i.kind, i.unit, i.description) for i in injected)
+        )
+        self.families: Mapping[str, Family] = {i.name: probed[i.name] for i in injected}
+        """The Prometheus family of each injected instrument, in `INSTRUMENTS` order."""
+        self._texts: dict[bool, str] = {}
+        self._text_from: Points | None = None
 
     def points(self) -> Points:
         """The current points: fresh counters, and the newest complete window figures."""
@@ -259,6 +268,17 @@ class AnalysisMetrics:
                 ]
                 self._built_from = points
             return self._built
+
+    def text(self, openmetrics: bool) -> str:
+        """The Prometheus text of the injected figures, once per set of points and format."""
+        points = self.points()
+        with self._lock:
+            if points is not self._text_from:
+                self._texts, self._text_from = {}, points
+            found = self._texts.get(openmetrics)
+            if found is None:
+                found = self._texts[openmetrics] = encode(points, self.families, openmetrics)
+            return found
 
     def _metric(
         self, instrument: Instrument, points: Sequence[tuple[float, Attributes]] | None, now: int
@@ -305,4 +325,5 @@ def register_analysis_metrics(telemetry: Telemetry, sources: ExportSources) -> A
                 description=instrument.description,
             )
     telemetry.fast.add_scope("sidecar.analysis", __version__, metrics.metrics)
+    telemetry.add_text(metrics.text, FamiliesCollector(metrics.points, metrics.families))
     return metrics

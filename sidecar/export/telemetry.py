@@ -16,8 +16,8 @@ import functools
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -26,6 +26,8 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry
+from prometheus_client import Metric as PrometheusMetric
+from prometheus_client.registry import Collector
 
 from sidecar import __version__
 from sidecar.decoders.routes import route_template
@@ -135,18 +137,41 @@ def _otlp_reader(environ: Mapping[str, str], fast: FastHistograms) -> MetricRead
 
 @dataclass
 class Telemetry:
-    """The meter provider of one sidecar and the registry `/metrics` serves."""
+    """The meter provider of one sidecar and what `/metrics` serves.
+
+    `live` holds the Prometheus reader's collector (every SDK instrument and the fast
+    histograms); texts added with `add_text` (the window figures, `sidecar.export.exposition`)
+    are appended to its encoding by `exposition`. `registry` holds both as prometheus_client
+    metrics, for readers that want every family as objects (`metric_names`, tests).
+    """
 
     provider: MeterProvider
     registry: CollectorRegistry
     fast: FastHistograms
     tracer: RequestTracer | None = None
+    live: CollectorRegistry | None = None
+    texts: list[Callable[[bool], str]] = field(default_factory=list)
+
+    def add_text(self, text: Callable[[bool], str], collector: Collector) -> None:
+        """Serve `text(openmetrics)` on `/metrics` and `collector`'s families in `registry`."""
+        self.texts.append(text)
+        self.registry.register(collector)
+
+    def exposition(self, encoder: Callable[[CollectorRegistry], bytes], openmetrics: bool) -> bytes:
+        """What `/metrics` answers: `encoder` over the live registry, then the added texts."""
+        body = encoder(self.live if self.live is not None else self.registry)
+        extra = "".join(text(openmetrics) for text in self.texts).encode()
+        if openmetrics and body.endswith(EOF):
+            return body[: -len(EOF)] + extra + EOF
+        return body + extra
 
     @classmethod
     def create(cls, environ: Mapping[str, str] | None = None) -> Telemetry:
         """Build the provider with the Prometheus reader, and OTLP when configured."""
         environ = os.environ if environ is None else environ
+        live = CollectorRegistry(auto_describe=True)
         registry = CollectorRegistry(auto_describe=True)
+        registry.register(_Forward(live))
         resource = build_resource(environ)
         fast = FastHistograms("sidecar.proxy", __version__, resource)
         readers: list[MetricReader] = [
@@ -154,7 +179,7 @@ class Telemetry:
                 fast,
                 disable_target_info=True,
                 scope_info_enabled=False,
-                registry=registry,
+                registry=live,
                 cardinality_limits=CARDINALITY_LIMITS,
             )
         ]
@@ -174,13 +199,29 @@ class Telemetry:
         ]
         provider = MeterProvider(metric_readers=readers, resource=resource, views=views)
         tracer = build_tracer(environ, resource)
-        return cls(provider=provider, registry=registry, fast=fast, tracer=tracer)
+        return cls(provider=provider, registry=registry, fast=fast, tracer=tracer, live=live)
 
     def shutdown(self) -> None:
         """Flush OTLP metrics and spans, and stop the readers."""
         self.provider.shutdown()
         if self.tracer is not None:
             self.tracer.shutdown()
+
+
+EOF = b"# EOF\n"
+
+
+class _Forward:
+    """Another registry's families, as one collector (no collection when registered)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def describe(self) -> list[PrometheusMetric]:
+        return []
+
+    def collect(self) -> Iterable[PrometheusMetric]:
+        return self._registry.collect()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -141,3 +141,42 @@ class TestInjectedMetrics:
 
         assert "sidecar_feature_drift{" in ours and "sidecar_feature_bin_rows_total{" in ours
         assert lines(ours) == lines(theirs)
+
+    def test_metrics_text_equals_the_registry_in_both_formats(self) -> None:
+        """/metrics' own text of the window figures prints what the registry's families print."""
+        from prometheus_client import generate_latest
+        from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+
+        telemetry = _registered(shift=3.0)
+        generate_latest(telemetry.registry)  # the figures are computed by now
+        for encoder, flag in ((generate_latest, False), (openmetrics, True)):
+            fast = telemetry.exposition(encoder, flag).decode()
+            slow = encoder(telemetry.registry).decode()
+            assert "sidecar_feature_drift{" in fast and fast.count("# EOF") == int(flag)
+            assert sorted(fast.splitlines()) == sorted(slow.splitlines()), flag
+
+    def test_odd_label_values_and_numbers_print_as_prometheus_client_prints_them(self) -> None:
+        """Quotes, backslashes, newlines, infinities, NaN and big numbers, in both formats."""
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+
+        from sidecar.export.exposition import FamiliesCollector, Spec, encode, probe_families
+
+        specs = (
+            Spec("sidecar.feature.drift", "gauge", "", "Drift."),
+            Spec("sidecar.feature.bin_rows", "counter", "{row}", "Rows."),
+            Spec("sidecar.analysis.report_age", "gauge", "s", "Age."),
+        )
+        families = probe_families(specs)
+        odd = {"model": 'a"b\\c\nd', "feature": "é ü"}
+        points: Points = {
+            "sidecar.feature.drift": [(float("inf"), odd), (float("nan"), {"model": "m"})],
+            "sidecar.feature.bin_rows": [(12345678901.0, odd), (3, {})],
+            "sidecar.analysis.report_age": [(-0.0, {}), (1e-12, {"model": "x"})],
+        }
+        registry = CollectorRegistry()
+        registry.register(FamiliesCollector(lambda: points, families))
+        for encoder, flag in ((generate_latest, False), (openmetrics, True)):
+            ours = encode(points, families, flag)
+            theirs = encoder(registry).decode().replace("# EOF\n", "")
+            assert ours == theirs, flag
