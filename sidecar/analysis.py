@@ -60,7 +60,7 @@ class GilPause:
     """Hands the GIL to the event loop once `YIELD_EVERY` seconds of work have gone by.
 
     Called between units of analysis work (a 20-wide row decodes in ~25 us), so a proxied
-    request waits about that long for analysis, not the 1 ms switch interval. sleep(0) is what
+    request waits about that long for analysis, not a switch interval. sleep(0) is what
     hands the GIL over, on one core and on many (os.sched_yield starves a waiter on another
     core: p50 26 ms); it costs ~25 us of CPU here, so it is paid a few times per millisecond of
     work rather than after every payload.

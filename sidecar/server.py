@@ -27,6 +27,7 @@ from typing import Any
 import uvicorn
 
 from sidecar.admin import build_admin_app
+from sidecar.analysis import YIELD_EVERY
 from sidecar.config import ConfigError, Settings
 from sidecar.proxy.listener import guarded_protocol
 from sidecar.runtime import Runtime
@@ -194,9 +195,11 @@ class SidecarProcess:
 
     def run(self) -> None:
         """Serve in this (main) thread with signal handling, using uvloop when available."""
-        # The analysis thread shares the GIL with the event loop: a 1 ms switch interval (default
-        # 5 ms) bounds how long a sketch update can hold a proxied request back.
-        sys.setswitchinterval(0.001)
+        # Background threads share the GIL with the event loop. The analysis thread hands it
+        # over every YIELD_EVERY (0.2 ms) of work itself; the same switch interval (default
+        # 5 ms) bounds what the others may hold it for while a request waits: the window
+        # figures' refresh, drift calibration, admin requests in the thread pool.
+        sys.setswitchinterval(YIELD_EVERY)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop())
         try:
