@@ -112,6 +112,9 @@ class DriftReport:
     threshold: float = DEFAULT_DATASET_SHARE
     required: int | None = None
     rows: int = 0
+    decidable: tuple[str, ...] | None = None
+    """The only feature columns that can have a verdict (the window's own and held ones); None:
+    any. The rest are reference columns without data: scans skip them."""
 
     def to_json(self, model: str) -> dict[str, Any]:
         """The `GET /api/v1/drift` body."""
@@ -133,13 +136,17 @@ class DriftReport:
 
     def drifted_names(self, group: str = "features") -> list[str]:
         """Names of the columns whose verdict is drift."""
-        columns = self.features if group == "features" else self.predictions
-        return [name for name, column in columns.items() if column.drift]
+        return [name for name, column in self.decidable_columns(group) if column.drift]
 
     def tested(self, group: str = "features") -> int:
         """Columns with a verdict."""
-        columns = self.features if group == "features" else self.predictions
-        return sum(1 for column in columns.values() if column.drift is not None)
+        return sum(1 for _, column in self.decidable_columns(group) if column.drift is not None)
+
+    def decidable_columns(self, group: str = "features") -> Iterable[tuple[str, ColumnDrift]]:
+        """The (name, column) pairs that can have a verdict, in report order."""
+        if group != "features":
+            return self.predictions.items()
+        return decidable(self.features, self.decidable)
 
 
 def window_span(start: float, end: float) -> dict[str, str]:
@@ -175,7 +182,19 @@ def drift_report(
         columns = dict(no_data_columns(profiles, policy)) if profiles else {}
         columns.update(_columns(observed, policy, calibration, reference is not None))
         groups[group] = columns
-    return dataset_verdict(state, groups["features"], groups["predictions"], policy)
+    observed_features = tuple(state.features)
+    return dataset_verdict(
+        state, groups["features"], groups["predictions"], policy, observed_features
+    )
+
+
+def decidable(
+    columns: Mapping[str, ColumnDrift], names: Iterable[str] | None
+) -> Iterable[tuple[str, ColumnDrift]]:
+    """The columns among `names` (None: all), in the columns' order when all."""
+    if names is None:
+        return columns.items()
+    return [(name, columns[name]) for name in names if name in columns]
 
 
 def dataset_verdict(
@@ -183,9 +202,14 @@ def dataset_verdict(
     features: Mapping[str, ColumnDrift],
     predictions: Mapping[str, ColumnDrift],
     policy: DriftPolicy,
+    decidable_names: tuple[str, ...] | None = None,
 ) -> DriftReport:
-    """The report with its dataset verdict (share and binomial count test; module docstring)."""
-    verdicts = [c.drift for c in features.values() if c.drift is not None]
+    """The report with its dataset verdict (share and binomial count test; module docstring).
+
+    `decidable_names`: the only features that can have a verdict (None: scan them all).
+    """
+    pairs = decidable(features, decidable_names)
+    verdicts = [c.drift for _, c in pairs if c.drift is not None]
     drifted, total = sum(verdicts), len(verdicts)
     share = drifted / total if total else None
     required = required_drifted(total, policy) if total else None
@@ -201,6 +225,7 @@ def dataset_verdict(
         threshold=policy.dataset_share,
         required=required,
         rows=state.rows,
+        decidable=decidable_names,
     )
 
 

@@ -83,23 +83,30 @@ def held(report: DriftReport, latch: Latch, now: float, policy: DriftPolicy) -> 
     """The report with each column's verdict and the dataset's held for the latch's time."""
     groups = {}
     raised = latch.raised()
+    decidable: list[str] = []
     for group in ("features", "predictions"):
         columns = report.features if group == "features" else report.predictions
         # Only drifted columns and those the latch holds can change: a clean column the latch
         # does not hold reads as it is, so a 13,000-column report latches its few drifted ones.
         prefix = f"{group}:"
-        touched = [name for name, c in columns.items() if c.drift]
+        touched = [name for name, c in report.decidable_columns(group) if c.drift]
         touched += [key[len(prefix) :] for key in raised if key.startswith(prefix)]
         found = dict(columns)
         for name in dict.fromkeys(touched):
             if name in columns:
                 found[name] = _held(latch, prefix + name, columns[name], now)
         groups[group] = found
+        if group == "features":
+            decidable = [name for name in touched if name in columns]
+    names = (
+        None if report.decidable is None else tuple(dict.fromkeys([*report.decidable, *decidable]))
+    )
     held_report = dataset_verdict(
         WindowState(report.start, report.end, rows=report.rows),
         groups["features"],
         groups["predictions"],
         policy,
+        names,
     )
     level = latch.hold("dataset", _level(held_report.drift), now).level
     return replace(held_report, drift=_verdict(level, held_report.drift))
