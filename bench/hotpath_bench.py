@@ -206,27 +206,28 @@ def _floor() -> Case:
     return _awaited(forward)
 
 
-def cases() -> dict[str, Case]:
-    """Every row: its name and what runs it `n` times."""
-    return {
-        "request id": _repeat(mint_request_id),
-        "framing": _repeat(lambda: framing(HEADERS, b"x-request-id")),
-        "header rewrite + head": _repeat(_rewrite),
-        "  (floor: filter + head)": _repeat(_floor_rewrite),
-        "capture, sample rate 0": _capture(0.0),
-        "capture, sample rate 1": _capture(1.0),
-        "metrics started + record": _metrics(),
-        "exchange, monitoring, sample rate 0": _forwarder(0.0),
-        "  sample rate 1": _forwarder(1.0),
-        "exchange, no monitoring": _forwarder(None),
-        "floor forward (bench/floor_proxy.py)": _floor(),
+def cases(only: str = "") -> dict[str, Case]:
+    """Every row (or those whose name contains `only`): its name and what runs it `n` times."""
+    rows: dict[str, Callable[[], Case]] = {
+        "request id": lambda: _repeat(mint_request_id),
+        "framing": lambda: _repeat(lambda: framing(HEADERS, b"x-request-id")),
+        "header rewrite + head": lambda: _repeat(_rewrite),
+        "  (floor: filter + head)": lambda: _repeat(_floor_rewrite),
+        "capture, sample rate 0": lambda: _capture(0.0),
+        "capture, sample rate 1": lambda: _capture(1.0),
+        "metrics started + record": _metrics,
+        "exchange, monitoring, sample rate 0": lambda: _forwarder(0.0),
+        "  sample rate 1": lambda: _forwarder(1.0),
+        "exchange, no monitoring": lambda: _forwarder(None),
+        "floor forward (bench/floor_proxy.py)": _floor,
     }
+    return {name: build() for name, build in rows.items() if only in name}
 
 
-def timed(loops: int, repeat: int) -> dict[str, float]:
+def timed(loops: int, repeat: int, only: str) -> dict[str, float]:
     """Microseconds of CPU per call of each row, best of `repeat` runs of `loops` calls."""
     figures = {}
-    for name, case in cases().items():
+    for name, case in cases(only).items():
         case(min(loops, 1000))  # warm caches and lazily built state
         times = []
         for _ in range(repeat):
@@ -244,9 +245,9 @@ def _wait_for(path: Path) -> None:
     path.unlink()
 
 
-def serve(loops: int, flag: Path) -> None:
+def serve(loops: int, flag: Path, only: str) -> None:
     """Under callgrind: run each row between a "zero" and a "dump" handshake (`flag` file)."""
-    for name, case in cases().items():
+    for name, case in cases(only).items():
         case(min(loops, 200))
         print(f"zero {name}", flush=True)
         _wait_for(flag)
@@ -256,12 +257,13 @@ def serve(loops: int, flag: Path) -> None:
     print("end", flush=True)
 
 
-def counted(loops: int) -> dict[str, float]:
+def counted(loops: int, only: str) -> dict[str, float]:
     """Instructions per call of each row, counted by callgrind around its loop only."""
     with tempfile.TemporaryDirectory() as tmp:
         out, flag = Path(tmp) / "callgrind.out", Path(tmp) / "go"
         command = ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={out}"]
         command += [sys.executable, __file__, "--serve", str(flag), "--loops", str(loops)]
+        command += ["--rows", only]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
         figures: dict[str, float] = {}
@@ -297,20 +299,21 @@ def main() -> None:
     parser.add_argument("--loops", type=int, help="calls per row (50,000; 2,000 with --callgrind)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--callgrind", action="store_true", help="count instructions instead")
+    parser.add_argument("--rows", default="", help="only the rows whose name contains this")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.loops, args.serve)
+        serve(args.loops, args.serve, args.rows)
         return
     if args.callgrind:
         loops = args.loops or 2_000
         print(f"instructions per request (callgrind, {loops:,} loops per row)")
-        for name, value in counted(loops).items():
+        for name, value in counted(loops, args.rows).items():
             print(f"  {name:<40} {value:10,.0f}")
         return
     loops = args.loops or 50_000
     print(f"CPU per request, us (best of {args.repeat} x {loops:,} loops)")
-    for name, value in timed(loops, args.repeat).items():
+    for name, value in timed(loops, args.repeat, args.rows).items():
         print(f"  {name:<40} {value:7.2f}")
 
 
