@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
+from inspect import signature
 from pathlib import Path
 from typing import Any
 
@@ -149,9 +150,14 @@ def _floor_rewrite() -> None:
 def _capture(rate: float) -> Case:
     capture = Capture(Sampler(SamplingPolicy(rate)), queue_size=1 << 30)
     s = scope()
+    # As the exchange calls it: with the Content-Length it parsed (older code: without).
+    if "length" in signature(Capture.begin).parameters:
+        begin = lambda: capture.begin(s, "0123456789abcdef", 1.0e9, len(BODY))  # noqa: E731
+    else:
+        begin = lambda: capture.begin(s, "0123456789abcdef", 1.0e9)  # noqa: E731
 
     def tapped() -> None:
-        tap = capture.begin(s, "0123456789abcdef", 1.0e9)
+        tap = begin()
         if tap is not None:
             tap.request_chunk(BODY)
             tap.response_start(200, UPSTREAM_HEADERS)

@@ -253,7 +253,10 @@ class _ExchangeTap:
             self._drop_bodies()
             return
         self.request_size += len(chunk)
-        _keep(self.request, chunk)
+        if len(self.request) < KEPT_CHUNKS:
+            self.request.append(chunk)
+        else:
+            _keep(self.request, chunk)
 
     def response_start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.response_headers = list(headers)
@@ -270,7 +273,10 @@ class _ExchangeTap:
                 self._drop_bodies()
             else:
                 self.response_size += len(chunk)
-                _keep(self.response, chunk)
+                if len(self.response) < KEPT_CHUNKS:
+                    self.response.append(chunk)
+                else:
+                    _keep(self.response, chunk)
         marks = self.marks
         if marks is not None and chunk:
             mark = (self.response_size, time.perf_counter() - self.clock_start)
