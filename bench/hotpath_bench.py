@@ -163,6 +163,7 @@ def _capture(rate: float) -> Case:
             tap.response_start(200, UPSTREAM_HEADERS)
             tap.response_chunk(ANSWER)
             tap.finish(200, 0.001, 0.0009, True)
+            capture.queue.clear()  # as the analysis thread takes them: nothing piles up
 
     return _repeat(tapped)
 
@@ -191,7 +192,15 @@ def _forwarder(rate: float | None) -> Case:
         metrics = HttpMetrics(Telemetry.create(environ={}), RequestStats(DURATION_BUCKETS))
         forwarder = Forwarder(settings, metrics, capture)
     forwarder.route.pool = FakePool(forwarder.pool.target)  # type: ignore[assignment]
-    return _awaited(lambda: forwarder(scope(), _receive, _send))
+    if rate is None:
+        return _awaited(lambda: forwarder(scope(), _receive, _send))
+    queue = capture.queue
+
+    async def call() -> None:
+        await forwarder(scope(), _receive, _send)
+        queue.clear()  # as the analysis thread takes them: nothing piles up
+
+    return _awaited(call)
 
 
 def _floor() -> Case:
