@@ -183,15 +183,16 @@ class AnalysisWorker:
         process_start = time.process_time()
         cpu = 0.0
         while not self._stop.is_set():
+            # Taking a batch builds its pairs (`Capture.take`): analysis work, so it counts.
+            started = time.thread_time()
             batch = self._gather()
             if batch:
-                started = time.thread_time()
                 try:
                     self.sink(batch, self.clock())
                 except Exception:  # monitoring never fails traffic, nor itself
                     self.failures += 1
                     log.exception("analysis of %d captured pairs failed", len(batch))
-                cpu += time.thread_time() - started
+            cpu += time.thread_time() - started
             self._idle.set()
             elapsed = time.monotonic() - self._period_start
             if elapsed >= ADJUST_EVERY:

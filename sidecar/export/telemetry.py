@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from sidecar import __version__
 from sidecar.decoders.routes import route_template
+from sidecar.export.finished import FIELDS, FOLD_EVERY, FinishedRequests, Sinks
 from sidecar.export.histograms import (
     FastHistogram,
     FastHistograms,
@@ -242,6 +243,11 @@ class HttpMetrics:
     instrument so that its points carry exemplars linking to traces. In-flight requests, status
     classes and upstream errors are plain integers that observable instruments read at
     collection time. Everything is exported through the same readers.
+
+    `record` counts in-flight requests (and an exemplar duration) at once and defers the rest to
+    `FinishedRequests`, which folds before every read: the observable callbacks of errors and
+    status classes, the fast histograms (`FastHistograms.before_collect`) and `stats`
+    (`RequestStats.refresh`) each fold first, so readers see every finished request.
     """
 
     def __init__(self, telemetry: Telemetry, stats: RequestStats | None = None) -> None:
@@ -328,11 +334,35 @@ class HttpMetrics:
         )
         # The status signals' traffic counts, owned by the runtime and fed from here.
         self.stats = stats
+        self.finished = FinishedRequests(
+            Sinks(
+                self.duration,
+                self.upstream,
+                self.request_size,
+                self.response_size,
+                self.error_counts,
+                self.class_counts,
+                stats,
+                _route,
+                _KINDS,
+            )
+        )
+        self._pending = self.finished.pending
+        fast.before_collect.append(self.finished.fold)
+        if stats is not None:
+            stats.refresh = self.finished.fold
+
+    def flush(self) -> None:
+        """Count every request recorded so far into the instruments (any thread)."""
+        self.finished.fold()
 
     def _observe_active(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(n, {"http.request.method": m}) for m, n in self.in_flight.items()]
+        # list() copies in one step: the event loop may add a method meanwhile.
+        active = list(self.in_flight.items())
+        return [Observation(n, {"http.request.method": m}) for m, n in active]
 
     def _observe_errors(self, options: CallbackOptions) -> Iterable[Observation]:
+        self.finished.fold()
         # Every kind from the start at 0, so rate() and alerts see the series before a failure.
         counts = dict.fromkeys(sorted(_KINDS), 0) | dict(self.error_counts)
         return [Observation(n, {"kind": k}) for k, n in counts.items()]
@@ -342,7 +372,9 @@ class HttpMetrics:
         return [Observation(n, {"reason": k}) for k, n in counts.items()]
 
     def _observe_classes(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(n, {"status_class": f"{k}xx"}) for k, n in self.class_counts.items()]
+        self.finished.fold()
+        classes = list(self.class_counts.items())
+        return [Observation(n, {"status_class": f"{k}xx"}) for k, n in classes]
 
     def started(self, method: str) -> None:
         """A request arrived."""
@@ -363,28 +395,33 @@ class HttpMetrics:
         """Record one finished request (`span`: its trace span, for an exemplar)."""
         method = method if method in _METHODS else "_OTHER"
         self.in_flight[method] -= 1
-        key = (method, status, _route(path))
-        if self.duration is not None:
-            self.duration.record(duration, key)
-        elif self.exemplar_duration is not None:
+        if self.exemplar_duration is not None:
             context = None if span is None else RequestTracer.context(span)
-            self.exemplar_duration.record(duration, _attributes(*key), context=context)
-        if upstream_seconds is not None:
-            self.upstream.record(upstream_seconds, key)
-        self.request_size.record(request_bytes, (method,))
-        self.response_size.record(response_bytes, (method,))
-        if error_kind is not None:
-            self.error_counts[error_kind if error_kind in _KINDS else "other"] += 1
-        if status:
-            self.class_counts[min(status // 100, 5)] += 1
-        if self.stats is not None:
-            self.stats.record(time.time(), status, duration, error_kind == "timeout")
+            attributes = _attributes(method, status, _route(path))
+            self.exemplar_duration.record(duration, attributes, context=context)
+        pending = self._pending
+        pending.extend(
+            (
+                method,
+                status,
+                path,
+                duration,
+                upstream_seconds,
+                request_bytes,
+                response_bytes,
+                error_kind,
+                time.time(),
+            )
+        )
+        if len(pending) >= FOLD_ITEMS:
+            self.finished.fold(wait=False)
 
 
 _METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
 _KINDS = frozenset(ERROR_KINDS)
+FOLD_ITEMS = FOLD_EVERY * FIELDS
 
 
 def metric_names(registry: CollectorRegistry) -> Sequence[str]:

@@ -57,6 +57,16 @@ class Route:
     failures: FailureLog
     watching: set[Exchange] = field(default_factory=set)
     _ticker: asyncio.TimerHandle | None = None
+    # Encoded once rather than per request.
+    host_header: bytes | None = field(init=False)
+    default_host: bytes = field(init=False)
+    base_path: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        host = self.settings.host_header
+        self.host_header = None if host is None else host.encode("latin-1")
+        self.default_host = self.pool.target.netloc.encode("latin-1")
+        self.base_path = self.pool.target.base_path.encode("latin-1")
 
     def watch(self, exchange: Exchange) -> None:
         """Have `exchange` watched for its client leaving once it is `WATCH_AFTER` old."""
@@ -76,6 +86,31 @@ class Route:
 
 class Exchange:
     """One request/response through the proxy."""
+
+    __slots__ = (
+        "_watcher",
+        "chunked",
+        "client_gone",
+        "done",
+        "error_kind",
+        "first_byte",
+        "length",
+        "minted",
+        "receive",
+        "request_bytes",
+        "request_id",
+        "request_id_bytes",
+        "response_bytes",
+        "route",
+        "scope",
+        "send",
+        "span",
+        "started",
+        "status",
+        "tap",
+        "task",
+        "upstream_seconds",
+    )
 
     def __init__(
         self,
@@ -101,12 +136,18 @@ class Exchange:
         self._watcher: asyncio.Task[None] | None = None
         incoming_id, self.length, self.chunked = framing(scope["headers"], route.rid)
         self.minted = incoming_id is None
-        self.request_id = (
-            mint_request_id() if incoming_id is None else incoming_id.decode("latin-1")
-        )
+        if incoming_id is None:
+            self.request_id = mint_request_id()
+            self.request_id_bytes = self.request_id.encode("latin-1")
+        else:
+            self.request_id = incoming_id.decode("latin-1")
+            self.request_id_bytes = incoming_id
         self.task = task
+        capture = route.capture
         self.tap: Tap | None = (
-            route.capture.begin(scope, self.request_id, time.time()) if route.capture else None
+            None
+            if capture is None
+            else capture.begin(scope, self.request_id, time.time(), self.length)
         )
         self.span: Any = (
             None
@@ -119,27 +160,33 @@ class Exchange:
     async def run(self) -> None:
         """Read the request, forward it, relay the answer (or a 502/504)."""
         route, scope = self.route, self.scope
-        settings = route.settings
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        client = scope.get("client")
         out = upstream_request_headers(
-            headers,
-            (scope.get("client") or (None,))[0],
+            scope["headers"],
+            None if client is None else client[0],
             scope.get("scheme", "http"),
-            None if settings.host_header is None else settings.host_header.encode("latin-1"),
-            settings.drop_headers,
-            route.pool.target.netloc.encode("latin-1"),
+            route.host_header,
+            route.settings.drop_headers,
+            route.default_host,
         )
         if self.minted:
-            out.append((route.rid, self.request_id.encode("latin-1")))
-        target = route.pool.target.base_path.encode("latin-1") + scope["raw_path"]
-        if scope["query_string"]:
-            target += b"?" + scope["query_string"]
+            out.append((route.rid, self.request_id_bytes))
+        query = scope["query_string"]
+        target = route.base_path + scope["raw_path"] + (b"?" + query if query else b"")
         length, chunked = self.length, self.chunked
         method: str = scope["method"]
         try:
             if length is not None and length <= SMALL_BODY:
-                body = await self._read_small()
-                self._watch()
+                message = await self.receive()
+                if message["type"] == "http.request" and not message.get("more_body", False):
+                    body = message.get("body", b"")  # the usual case: no loop, no join
+                else:
+                    body = await self._read_small(message)
+                self.request_bytes = len(body)
+                if self.tap is not None:
+                    self.tap.request_chunk(body)
+                if self.task is not None:
+                    route.watch(self)
                 await self._buffered(encode_head(method, target, out) + body)
             elif length is None and not chunked:
                 self._watch()
@@ -151,21 +198,17 @@ class Exchange:
         except ClientGone:
             self.error_kind = "client_aborted"
 
-    async def _read_small(self) -> bytes:
+    async def _read_small(self, message: Message) -> bytes:
+        """The whole small body, from its first message on."""
         parts: list[bytes] = []
         while True:
-            message = await self.receive()
             if message["type"] == "http.disconnect":
                 self.client_gone = True
                 raise ClientGone
             parts.append(message.get("body", b""))
             if not message.get("more_body", False):
-                break
-        body = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.request_bytes = len(body)
-        if self.tap is not None:
-            self.tap.request_chunk(body)
-        return body
+                return b"".join(parts)
+            message = await self.receive()
 
     async def _buffered(self, data: bytes) -> None:
         """Send a whole request; retry once when a reused connection closed before answering."""
@@ -245,7 +288,7 @@ class Exchange:
     async def _relay(self, conn: UpstreamConnection) -> None:
         status, headers = conn.status, conn.headers
         if not conn.has_watched:
-            headers.append((self.route.rid, self.request_id.encode("latin-1")))
+            headers.append((self.route.rid, self.request_id_bytes))
         if self.tap is not None:
             self.tap.response_start(status, headers)
         length = conn.length

@@ -55,6 +55,10 @@ _SPECIAL = (
 )
 
 
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
+_SCHEMES = {"http": b"http", "https": b"https"}
+
+
 def upstream_request_headers(
     headers: RawHeaders,
     client_host: str | None,
@@ -70,27 +74,30 @@ def upstream_request_headers(
     `default_host` (the upstream's host:port) is sent.
     """
     out: RawHeaders = []
+    append = out.append
+    skip = _SPECIAL | drop if drop else _SPECIAL
     forwarded_for = host = None
     has_proto = has_host = False
     tokens: frozenset[bytes] = frozenset()
-    for name, value in headers:
-        if name not in _SPECIAL and name not in drop:
-            out.append((name, value))
+    for header in headers:
+        name = header[0]
+        if name not in skip:
+            append(header)  # the pair itself: no new tuple per header
         elif name == b"host":
-            host = value
+            host = header[1]
             if host_override is None:
-                out.append((name, value))
+                append(header)
         elif name == b"x-forwarded-for":
-            forwarded_for = value
+            forwarded_for = header[1]
         elif name == b"x-forwarded-proto":
             has_proto = True
-            out.append((name, value))
+            append(header)
         elif name == b"x-forwarded-host":
             has_host = True
-            out.append((name, value))
+            append(header)
         elif name == b"connection":
-            tokens = connection_tokens(value) | tokens
-    if tokens - {b"keep-alive", b"close"}:
+            tokens = connection_tokens(header[1]) | tokens
+    if tokens and tokens - _PLAIN_CONNECTION:
         out = [(k, v) for k, v in out if k not in tokens]
     if host_override is not None or host is None:
         out.append((b"host", host_override or default_host))
@@ -100,19 +107,21 @@ def upstream_request_headers(
     if forwarded_for:
         out.append((b"x-forwarded-for", forwarded_for))
     if not has_proto:
-        out.append((b"x-forwarded-proto", scheme.encode("latin-1")))
+        out.append((b"x-forwarded-proto", _SCHEMES.get(scheme) or scheme.encode("latin-1")))
     if host is not None and not has_host:
         out.append((b"x-forwarded-host", host))
     return out
 
 
+_HEADER_LINE = b": ".join
+
+
 def encode_head(method: str, target: bytes, headers: RawHeaders) -> bytes:
     """An HTTP/1.1 request head: request line, header lines, blank line."""
-    parts = [method.encode("latin-1"), b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
+    lines = [b"%b %b HTTP/1.1" % (method.encode("latin-1"), target)]
+    lines += map(_HEADER_LINE, headers)  # one C call per header line
+    lines += (b"", b"")
+    return b"\r\n".join(lines)
 
 
 def framing(headers: RawHeaders, name: bytes) -> tuple[bytes | None, int | None, bool]:
