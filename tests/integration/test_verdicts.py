@@ -83,6 +83,17 @@ def sidecar(upstream: ThreadedUvicorn, reference: Path) -> Iterator[SidecarHandl
         yield handle
 
 
+def _drained(sidecar: SidecarHandle) -> None:
+    """Wait until every captured pair is analysed (traffic has stopped)."""
+    runtime = sidecar.runtime
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        counted = runtime.monitor.counters().analysed
+        time.sleep(0.3)
+        if runtime.capture.depth == 0 and runtime.monitor.counters().analysed == counted:
+            return
+
+
 def _poll(client: httpx.Client, admin: str) -> dict[str, Any]:
     """Every drift verdict at one poll: status signals, gauges, API flags."""
     families = text_string_to_metric_families(client.get(admin + "/metrics").text)
@@ -142,6 +153,7 @@ class TestVerdictsEndToEnd:
             assert detected_at is not None and detected_at <= DETECT_WITHIN
 
         monitor = sidecar.runtime.monitor
+        _drained(sidecar)
         now = time.time()
         before = monitor.view(None, "current", now)
         body = json.dumps(json.loads(reference.read_text())).encode()
