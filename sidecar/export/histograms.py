@@ -213,10 +213,8 @@ class _InjectingMixin:
     def _receive_metrics(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> None:
-        # The SDK hands None when none of its own instruments has points: ours may have some.
-        metrics_data = self._fast.inject(
-            metrics_data or MetricsData(resource_metrics=[]), self._scopes_too
-        )
+        if metrics_data is not None:
+            metrics_data = self._fast.inject(metrics_data, self._scopes_too)
         super()._receive_metrics(metrics_data, timeout_millis, **kwargs)  # type: ignore[misc]
 
 

@@ -149,8 +149,8 @@ class Telemetry:
     provider: MeterProvider
     registry: CollectorRegistry
     fast: FastHistograms
+    live: CollectorRegistry
     tracer: RequestTracer | None = None
-    live: CollectorRegistry | None = None
     texts: list[Callable[[bool], str]] = field(default_factory=list)
 
     def add_text(self, text: Callable[[bool], str], collector: Collector) -> None:
@@ -160,7 +160,7 @@ class Telemetry:
 
     def exposition(self, encoder: Callable[[CollectorRegistry], bytes], openmetrics: bool) -> bytes:
         """What `/metrics` answers: `encoder` over the live registry, then the added texts."""
-        body = encoder(self.live if self.live is not None else self.registry)
+        body = encoder(self.live)
         extra = "".join(text(openmetrics) for text in self.texts).encode()
         if openmetrics and body.endswith(EOF):
             return body[: -len(EOF)] + extra + EOF
