@@ -8,6 +8,8 @@ Each is checked here against the column-by-column answer it replaces.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from datasets import sample
@@ -144,6 +146,26 @@ class TestFeatureRates:
         assert FeatureRates(schema_index(specs), {}, 0).worst("missing") is None
 
 
+def _held_simulation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[threading.Event, threading.Event, list[int]]:
+    """`nulls.null_tables` made to wait inside until released: (inside, release, calls)."""
+    from sidecar import nulls
+
+    inside, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+    simulate = nulls.null_tables
+
+    def held(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        inside.set()
+        release.wait(10)
+        return simulate(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nulls, "null_tables", held)
+    return inside, release, calls
+
+
 class TestCalibrationOfAWideReference:
     def test_observed_columns_first_then_at_most_ahead_more(self) -> None:
         """`calibrate` simulates the observed columns and `ahead` others, not all 300."""
@@ -162,24 +184,13 @@ class TestCalibrationOfAWideReference:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A report needing only cached tables never waits behind a long calibration."""
-        import threading
-
-        from sidecar import nulls
         from sidecar.nulls import BASES, Calibration
 
         calibration = Calibration()
         reference = _wide_reference()
         first = {"a": (BASES.get(reference.features["x0"]), "wasserstein")}
         cached = calibration.tables(first, 0.001)
-        inside, release = threading.Event(), threading.Event()
-        simulate = nulls.null_tables
-
-        def slow(*args: object, **kwargs: object) -> object:
-            inside.set()
-            release.wait(10)
-            return simulate(*args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(nulls, "null_tables", slow)
+        inside, release, _ = _held_simulation(monkeypatch)
         other = {"b": (BASES.get(next(iter(reference.predictions.values()))), "wasserstein")}
         worker = threading.Thread(target=calibration.tables, args=(other, 0.001))
         worker.start()
@@ -199,24 +210,11 @@ class TestCalibrationOfAWideReference:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A report asking for a column the calibration is simulating gets that one table."""
-        import threading
-
-        from sidecar import nulls
         from sidecar.nulls import BASES, Calibration
 
         calibration = Calibration()
         basis = BASES.get(next(iter(_wide_reference().predictions.values())))
-        inside, release = threading.Event(), threading.Event()
-        calls: list[int] = []
-        simulate = nulls.null_tables
-
-        def slow(*args: object, **kwargs: object) -> object:
-            calls.append(1)
-            inside.set()
-            release.wait(10)
-            return simulate(*args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(nulls, "null_tables", slow)
+        inside, release, calls = _held_simulation(monkeypatch)
         results: list[object] = []
         first = threading.Thread(
             target=lambda: results.append(calibration.tables({"a": (basis, "psi")}, 0.001)["a"])
