@@ -14,7 +14,8 @@ or a DDSketch / bounded TopK without one), plus total rows and requests, up to
 DEFAULT_MAX_UNEXPECTED unexpected feature names, and a count of columns dropped beyond
 `max_columns` (default 256). Memory bound: (2 * (buckets + 1) + rolling_windows + 1) sketches per
 column, i.e. 35 * max_columns * ~1.9 KiB for numeric columns (~17 MiB at the defaults),
-categorical columns 8 bytes per reference category plus a bounded TopK.
+categorical columns 8 bytes per reference category plus a bounded TopK; the column kinds kept for
+merging are pruned to the kept windows' columns (names that come and go leave no trace).
 
 `set_reference` swaps the reference. Rows, requests and every column's quality counts stay;
 a column's distribution stays when the new reference bins it identically (the same profile put
@@ -226,6 +227,8 @@ class WindowStore:
         self._windows: dict[int, _Window] = {}
         self._newest: int | None = None
         self._kinds: dict[tuple[str, str], str] = {}
+        """Each kept column's sketch kind, so its sketches in every window merge; pruned to the
+        kept windows' columns once it holds over 2 * max_columns (names that come and go)."""
 
     def observed(self, group: str) -> list[str]:
         """Names of the columns of `group` ("features", "predictions") the kept windows hold."""
@@ -260,6 +263,14 @@ class WindowStore:
         oldest = bucket // self.buckets - self.rolling_windows
         for index in [j for j in self._windows if j < oldest]:
             del self._windows[index]
+        if len(self._kinds) > 2 * self.max_columns:
+            kept = {
+                (g, n)
+                for w in (*self._buckets.values(), *self._windows.values())
+                for g in GROUPS
+                for n in w.columns[g]
+            }
+            self._kinds = {key: kind for key, kind in self._kinds.items() if key in kept}
 
     def _fold(self, bucket: int, source: _Window) -> None:
         """Merge an aged bucket into the tumbling window holding it."""

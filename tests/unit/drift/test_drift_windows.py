@@ -250,3 +250,15 @@ class TestExporterHelpers:
         quantiles = window_quantiles(sketch)
         for q, value in quantiles.items():
             assert value == pytest.approx(np.quantile(data, q), abs=0.02)
+
+
+def test_column_kinds_stay_bounded_when_names_come_and_go() -> None:
+    """A payload whose keys change every bucket (ids as keys, say) leaves no trace once its
+    windows age out: the remembered sketch kinds stay within the kept windows' columns."""
+    store = WindowStore(window_seconds=60.0, rolling_windows=2, max_columns=4, buckets=2)
+    for step in range(400):
+        names = {f"key{step}_{i}": [float(i)] for i in range(4)}
+        store.observe(names, {}, 1, T0 + 30.0 * step)
+    kept = set(store.observed("features"))
+    assert len(store._kinds) <= max(2 * store.max_columns, len(kept))
+    assert kept <= {name for _, name in store._kinds}
