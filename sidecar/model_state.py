@@ -65,6 +65,7 @@ class ModelState:
             low_confidence=policies.low_confidence,
             min_count=policies.min_count,
             scores=policies.scores,
+            buckets=self.windows.buckets,
             **extra,
         )
         self.outcomes.set_reference(None if reference is None else reference.outcomes)

@@ -1,13 +1,20 @@
 """Performance and fairness per window: predictions at serving time, labels when they arrive.
 
-`OutcomeWindows` keeps, per tumbling window of `window_seconds` (default 300 s), one
-`PerformanceState` and one `FairnessState`. A prediction is counted in the window in which it was
-made (label-free confidence and group selection rates); its label, whenever it arrives, is
-scored in that same window, so a window's realised figures fill in as feedback comes.
+`OutcomeWindows` keeps one `PerformanceState` and one `FairnessState` per bucket of
+`window_seconds / buckets` (default 300 s / 10 = 30 s) for the most recent 2 * (buckets + 1)
+buckets, and per tumbling window of `window_seconds` before that (older buckets are folded into
+the window holding them, exactly: the states are mergeable counts). A prediction is counted in
+the bucket in which it was made (label-free confidence and group selection rates); its label,
+whenever it arrives, is scored in that same bucket, or in its window once the bucket was folded,
+so figures fill in as feedback comes. The views match the drift windows' (`sidecar.windows`):
+`current` is the last `window_seconds` at bucket resolution (buckets b - 10 .. b), so it never
+starts empty at a window boundary; `previous` the 11 buckets before; `rolling` the last
+`rolling_windows` tumbling windows; a start time one tumbling window.
 
 Bounds: at most `max_windows` windows (default 288, 24 h of 5-minute windows, matching the
-prediction store's TTL); each is at most about 40 kB (a 65 x 65 confusion matrix plus fairness
-counts). Labels for a window older than that are dropped and counted in `late_labels`.
+prediction store's TTL) plus 22 buckets; each is at most about 40 kB (a 65 x 65 confusion
+matrix plus fairness counts). Labels for a window older than that are dropped and counted in
+`late_labels`.
 """
 
 from __future__ import annotations
@@ -54,6 +61,8 @@ DEFAULT_WINDOW_SECONDS = 300.0
 DEFAULT_ROLLING_WINDOWS = 12
 DEFAULT_MAX_WINDOWS = 288
 DEFAULT_FAVOURABLE = "1"
+DEFAULT_BUCKETS = 10
+"""Buckets per window: the drift windows' default (`sidecar.windows.DEFAULT_BUCKETS`)."""
 
 
 @dataclass
@@ -64,7 +73,8 @@ class _Window:
 
 @dataclass(frozen=True)
 class OutcomeSnapshot:
-    """Performance and fairness reports for one window or the rolling span."""
+    """Performance and fairness reports for one view: [window_start, window_end), and how
+    many tumbling windows its recorded rows fall in."""
 
     window_start: float
     window_end: float
@@ -103,6 +113,7 @@ class OutcomeWindows:
         min_count: int = DEFAULT_MIN_COUNT,
         min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
         scores: str | None = None,
+        buckets: int = DEFAULT_BUCKETS,
     ) -> None:
         if not window_seconds > 0:
             raise ValueError(f"window_seconds={window_seconds!r} must be positive")
@@ -131,7 +142,15 @@ class OutcomeWindows:
         self.late_labels = 0
         self.scores = scores
         self.reference: OutcomeProfile | None = None
+        self.buckets = max(1, buckets)
+        self.bucket_seconds = self.window_seconds / self.buckets
+        self._fine_span = 2 * (self.buckets + 1)
         self._windows: dict[float, _Window] = {}
+        """Tumbling windows by start."""
+        self._fine: dict[int, _Window] = {}
+        """The newest `_fine_span` buckets by index (start = index * bucket_seconds)."""
+        self._newest: int | None = None
+        """Index of the newest bucket that rows were recorded in."""
 
     def set_reference(self, reference: OutcomeProfile | None) -> None:
         """Calibrate later predictions on the reference's maps (None: raw probabilities)."""
@@ -145,26 +164,64 @@ class OutcomeWindows:
         return self.reference is not None
 
     def window_start(self, now: float) -> float:
-        """Start of the window containing `now`."""
-        return math.floor(now / self.window_seconds) * self.window_seconds
+        """Start of the tumbling window containing `now`."""
+        return (self._bucket(now) // self.buckets) * self.window_seconds
+
+    def _bucket(self, now: float) -> int:
+        return math.floor(now / self.bucket_seconds)
+
+    def _new(self) -> _Window:
+        return _Window(
+            PerformanceState.empty(self.max_classes, self.low_confidence),
+            FairnessState(self.attributes, self.favourable, self.max_groups),
+        )
+
+    def _advance(self, bucket: int) -> None:
+        """Move time on to `bucket`: fold buckets that left the fine span into their windows."""
+        if self._newest is not None and bucket <= self._newest:
+            return
+        self._newest = bucket
+        for index in [i for i in self._fine if i <= bucket - self._fine_span]:
+            self._fold(index, self._fine.pop(index))
+        self._drop_old()
+
+    def _fold(self, index: int, bucket: _Window) -> None:
+        self._add(self._window((index // self.buckets) * self.window_seconds), bucket)
+
+    def _slot(self, key: float, create: bool = True) -> _Window | None:
+        """The bucket starting at `key` while it is kept, else its window (None: too old)."""
+        index = round(key / self.bucket_seconds)
+        found = self._fine.get(index)
+        if found is not None:
+            return found
+        if self._newest is not None and index > self._newest - self._fine_span:
+            if not create:
+                return None
+            found = self._fine[index] = self._new()
+            return found
+        return self._window((index // self.buckets) * self.window_seconds)
 
     def _window(self, start: float) -> _Window | None:
         window = self._windows.get(start)
         if window is not None:
             return window
-        newest = max(self._windows, default=start)
-        if start <= newest - self.max_windows * self.window_seconds:
+        if start <= self._cutoff(start):
             return None
-        window = _Window(
-            PerformanceState.empty(self.max_classes, self.low_confidence),
-            FairnessState(self.attributes, self.favourable, self.max_groups),
-        )
-        self._windows[start] = window
-        # Drop windows that fell out of the retention span (dict keeps insertion order).
-        cutoff = max(self._windows) - self.max_windows * self.window_seconds
+        window = self._windows[start] = self._new()
+        self._drop_old()
+        return window
+
+    def _cutoff(self, start: float = -math.inf) -> float:
+        """Windows starting at or before this have left the retention span."""
+        newest = max(self._windows, default=start)
+        if self._newest is not None:
+            newest = max(newest, (self._newest // self.buckets) * self.window_seconds)
+        return newest - self.max_windows * self.window_seconds
+
+    def _drop_old(self) -> None:
+        cutoff = self._cutoff()
         for old in [s for s in self._windows if s <= cutoff]:
             del self._windows[old]
-        return window
 
     def _classes(
         self, predictions: Sequence[Value], probabilities: Sequence[Probability] | None
@@ -201,9 +258,12 @@ class OutcomeWindows:
         probabilities: Sequence[Probability] | None = None,
         groups: Sequence[tuple[str, ...]] | None = None,
     ) -> float:
-        """Count label-free confidence and group selection; returns the window start to store."""
-        start = self.window_start(now)
-        window = self._window(start)
+        """Count label-free confidence and group selection; returns the key to store with it
+        (its bucket's start)."""
+        bucket = self._bucket(now)
+        self._advance(bucket)
+        start = bucket * self.bucket_seconds
+        window = self._slot(start)
         task = self._ensure_task(predictions)
         if window is None or task != CLASSIFICATION:
             return start
@@ -224,8 +284,9 @@ class OutcomeWindows:
         probabilities: Sequence[Probability] | None = None,
         groups: Sequence[tuple[str, ...]] | None = None,
     ) -> bool:
-        """Score labels in the window the predictions were made in; False if it is gone."""
-        window = self._window(window_start)
+        """Score labels where the predictions were made (`window_start` is the key
+        `record_prediction` returned); False if that window is gone."""
+        window = self._slot(window_start)
         if window is None:
             self.late_labels += len(labels)
             return False
@@ -291,26 +352,40 @@ class OutcomeWindows:
         return rows
 
     def snapshot(self, which: str | float, now: float) -> OutcomeSnapshot:
-        """Reports for `current`, `previous`, `rolling` (last `rolling_windows`) or a start."""
-        current = self.window_start(now)
-        if which == "rolling":
-            first = current - (self.rolling_windows - 1) * self.window_seconds
-        elif which == "current":
-            first = current
-        elif which == "previous":
-            first = current = current - self.window_seconds
+        """Reports for `current` (the sliding window), `previous` (the one before it),
+        `rolling` (the last `rolling_windows` tumbling windows) or a window's start."""
+        bucket = self._bucket(now)
+        if which in ("current", "previous"):
+            last = bucket if which == "current" else bucket - self.buckets - 1
+            first = last - self.buckets
+            # Every bucket of both views is within the fine span: nothing of them is folded.
+            chosen = [w for i, w in self._fine.items() if first <= i <= last]
+            spanned = {i // self.buckets for i in self._fine if first <= i <= last}
+            start = first * self.bucket_seconds
+            end = now if which == "current" else (last + 1) * self.bucket_seconds
         else:
-            try:
-                first = current = self.window_start(float(which))
-            except ValueError:
-                raise ValueError(
-                    f"window {which!r} is not 'current', 'previous', 'rolling' or a start time"
-                ) from None
-        merged = _Window(
-            PerformanceState.empty(self.max_classes, self.low_confidence),
-            FairnessState(self.attributes, self.favourable, self.max_groups),
-        )
-        chosen = [w for s, w in self._windows.items() if first <= s <= current]
+            newest = bucket // self.buckets
+            if which == "rolling":
+                oldest = newest - (self.rolling_windows - 1)
+            else:
+                try:
+                    oldest = newest = self._bucket(float(which)) // self.buckets
+                except ValueError:
+                    raise ValueError(
+                        f"window {which!r} is not 'current', 'previous', 'rolling' or a start time"
+                    ) from None
+            starts = {
+                s: round(s / self.window_seconds)
+                for s in self._windows
+                if oldest <= round(s / self.window_seconds) <= newest
+            }
+            chosen = [self._windows[s] for s in starts]
+            chosen += [w for i, w in self._fine.items() if oldest <= i // self.buckets <= newest]
+            spanned = set(starts.values()) | {
+                i // self.buckets for i in self._fine if oldest <= i // self.buckets <= newest
+            }
+            start, end = oldest * self.window_seconds, (newest + 1) * self.window_seconds
+        merged = self._new()
         for window in chosen:
             merged.performance.merge(window.performance)
             merged.fairness.merge(window.fairness)
@@ -321,9 +396,9 @@ class OutcomeWindows:
         if self.attributes and task == CLASSIFICATION:
             fairness = fairness_report(merged.fairness, self.favourable, self.min_group_size)
         return OutcomeSnapshot(
-            window_start=first,
-            window_end=current + self.window_seconds,
-            windows=len(chosen),
+            window_start=start,
+            window_end=end,
+            windows=len(spanned),
             performance=performance_report(
                 merged.performance,
                 task,
@@ -345,22 +420,30 @@ class OutcomeWindows:
 
     def merge(self, other: OutcomeWindows) -> None:
         """Add another replica's windows (same configuration) into this one."""
-        if (other.window_seconds, other.attributes, other.favourable) != (
+        if (other.window_seconds, other.buckets, other.attributes, other.favourable) != (
             self.window_seconds,
+            self.buckets,
             self.attributes,
             self.favourable,
         ):
             raise ValueError("cannot merge outcome windows with a different configuration")
         self.task = self.task or other.task
         self.late_labels += other.late_labels
+        if other._newest is not None:
+            self._advance(other._newest)
         for start in sorted(other._windows):
-            window = self._window(start)
-            if window is not None:
-                window.performance.merge(other._windows[start].performance)
-                window.fairness.merge(other._windows[start].fairness)
+            self._add(self._window(start), other._windows[start])
+        for index in sorted(other._fine):
+            self._add(self._slot(index * self.bucket_seconds), other._fine[index])
+
+    @staticmethod
+    def _add(target: _Window | None, source: _Window) -> None:
+        if target is not None:
+            target.performance.merge(source.performance)
+            target.fairness.merge(source.fairness)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types: the task, late labels and each window's state."""
+        """Plain JSON types: the task, late labels, each window's and kept bucket's state."""
         return {
             "task": self.task,
             "late_labels": self.late_labels,
@@ -368,16 +451,28 @@ class OutcomeWindows:
                 [s, w.performance.to_dict(), w.fairness.to_dict()]
                 for s, w in sorted(self._windows.items())
             ],
+            "newest": self._newest,
+            "buckets": [
+                [i, w.performance.to_dict(), w.fairness.to_dict()]
+                for i, w in sorted(self._fine.items())
+            ],
         }
 
     def load_dict(self, data: dict[str, Any]) -> None:
-        """Replace this object's state with one written by `to_dict` (configuration stays)."""
+        """Replace this object's state with one written by `to_dict` (configuration stays;
+        a state written before buckets existed has windows only)."""
         self.task = data["task"]
         self.late_labels = int(data["late_labels"])
         self._windows = {
             float(s): _Window(PerformanceState.from_dict(p), FairnessState.from_dict(f))
             for s, p, f in data["windows"]
         }
+        self._fine = {
+            int(i): _Window(PerformanceState.from_dict(p), FairnessState.from_dict(f))
+            for i, p, f in data.get("buckets", [])
+        }
+        newest = data.get("newest")
+        self._newest = None if newest is None else int(newest)
 
 
 def _number(value: Value) -> float | None:

@@ -184,7 +184,7 @@ class TestSavedState:
         start = outcomes.record_prediction(0.0, [0.2, 0.8] * 20)
         outcomes.record_labels(start, [0.2, 0.8] * 20, [0, 1] * 20)
         data = json.loads(json.dumps(outcomes.to_dict()))
-        for _, performance, _ in data["windows"]:
+        for _, performance, _ in data["windows"] + data["buckets"]:
             del performance["estimate"]
             del performance["classification"]["auc"]
         restored = OutcomeWindows(scores="probability")

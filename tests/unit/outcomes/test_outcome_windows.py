@@ -94,7 +94,8 @@ class TestDelayedLabels:
             assert got["fairness"] == want["fairness"]
 
     def test_rolling_covers_both_windows(self) -> None:
-        """The rolling snapshot merges the windows it spans."""
+        """The rolling snapshot merges the windows it spans; the current one is the last
+        window_seconds at bucket resolution, here [330, 650)."""
         outcomes = OutcomeWindows(task="classification", rolling_windows=4)
         store = PredictionStore()
         truth = _serve(outcomes, store, 200, seed=3, t0=0.0)
@@ -102,7 +103,25 @@ class TestDelayedLabels:
             outcomes.record_join(store.join(rid, [lab], 700.0))
         rolling = outcomes.snapshot("rolling", now=650.0)
         assert rolling.windows == 2 and rolling.performance.labelled_rows == 200
-        assert outcomes.snapshot("current", now=650.0).performance.labelled_rows == 0
+        current = outcomes.snapshot("current", now=650.0)
+        assert (current.window_start, current.window_end) == (330.0, 650.0)
+        assert current.performance.labelled_rows == sum(1 for i in range(200) if 3 * i >= 330)
+
+    def test_current_view_does_not_empty_at_a_window_boundary(self) -> None:
+        """Steady traffic with labels 4 s late: just after a boundary the current view still
+        holds the labelled rows of the last window (a tumbling one would hold none)."""
+        outcomes = OutcomeWindows(window_seconds=6.0, task="classification")
+        store = PredictionStore()
+        for step in range(724):  # 60 requests/s up to 12.05 s
+            now = step / 60
+            start = outcomes.record_prediction(now, ["1"])
+            store.put(f"r{step}", start, ["1"], None, None, now)
+            if now >= 4.0:
+                outcomes.record_join(store.join(f"r{step - 240}", ["1"], now))
+        after_boundary = outcomes.snapshot("current", now=12.05)
+        # Predictions made from 6.0 s to 8.05 s have their labels by 12.05 s: 124 rows.
+        assert after_boundary.performance.labelled_rows == 124
+        assert after_boundary.windows == 2
 
     def test_labels_for_dropped_windows_are_counted_late(self) -> None:
         """Labels for a window older than max_windows are dropped and counted."""
@@ -144,8 +163,8 @@ class TestMergeAndPersistence:
         kwargs = {"task": "classification", "attributes": ["group"]}
         single, left, right = (OutcomeWindows(**kwargs) for _ in range(3))  # type: ignore[arg-type]
         rng = np.random.default_rng(4)
-        for i in range(300):
-            now, group = float(i), ("a" if i % 3 else "b")
+        for i in range(300):  # over 1,200 s: folded windows, kept buckets and both views
+            now, group = 4.0 * i, ("a" if i % 3 else "b")
             score, label = float(rng.uniform(0.01, 0.99)), int(rng.integers(0, 2))
             for target in (single, left if i % 2 else right):
                 start = target.record_prediction(now, [score], None, [(group,)])
@@ -153,9 +172,10 @@ class TestMergeAndPersistence:
         left.merge(right)
         restored = OutcomeWindows(**kwargs)  # type: ignore[arg-type]
         restored.load_dict(json.loads(json.dumps(left.to_dict())))
-        got = restored.snapshot("rolling", 299.0).to_json()
-        want = single.snapshot("rolling", 299.0).to_json()
-        assert_close(got, want)
+        for view in ("rolling", "current", "previous", 300.0):
+            got = restored.snapshot(view, 1199.0).to_json()
+            want = single.snapshot(view, 1199.0).to_json()
+            assert_close(got, want)
 
     def test_bad_window_name(self) -> None:
         """An unknown window name raises ValueError naming it."""
