@@ -494,6 +494,9 @@ each side of both ratios is then centred on the same moment, so drift over the r
 machine's speed moves by up to 25% within minutes) cancels instead of favouring whichever ran
 first."""
 
+PACED = ("direct", "nginx", "floor", "nosample", "sidecar")
+"""The targets measured at the fixed rate, in this order."""
+
 Rounds = list[dict[tuple[str, int], list["LoadResult"]]]
 
 
@@ -515,7 +518,9 @@ def measure_all(
             print(f"  round {round_index + 1} {name:8} c={connections:<3} {result.rps:9,.0f} req/s")
         rounds.append(runs)
     paced: dict[str, dict[str, Any]] = {}
-    for name in ("direct", "nginx", "sidecar"):
+    # The floor and sampling-off rows say how much of the sidecar's added latency is the stack,
+    # how much monitoring and how much sampling.
+    for name in PACED:
         processes.check()
         paced[name] = measure_paced(targets[name].url, args, targets[name].pids)
         print(f"  paced  {name:8} {args.rate} req/s   p50 {paced[name]['p50_ms']:.3f} ms")
