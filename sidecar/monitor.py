@@ -406,7 +406,7 @@ class Monitor:
 
 
 def _outcome_view(which: str) -> str:
-    """The outcome windows' view for a window view (they keep tumbling windows only)."""
+    """The outcome windows' name for a window view, checked (they slide like the drift windows)."""
     if which not in window_views.WINDOW_VIEWS:
         raise ValueError(f"window={which!r} is not one of {', '.join(window_views.WINDOW_VIEWS)}")
     return which

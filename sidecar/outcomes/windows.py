@@ -165,10 +165,20 @@ class OutcomeWindows:
 
     def window_start(self, now: float) -> float:
         """Start of the tumbling window containing `now`."""
-        return (self._bucket(now) // self.buckets) * self.window_seconds
+        return self._window_index(now) * self.window_seconds
+
+    def _window_index(self, now: float) -> int:
+        """Index of the window holding `now`; a start within rounding of k * window is window k
+        (11 s windows: 160010196 * 11.0 / 2.75 floors one bucket short of the window it starts)."""
+        position = now / self.window_seconds
+        nearest = round(position)
+        return nearest if abs(position - nearest) < 1e-9 else math.floor(position)
 
     def _bucket(self, now: float) -> int:
-        return math.floor(now / self.bucket_seconds)
+        """Bucket index of `now`; buckets never straddle a window boundary."""
+        window = self._window_index(now)
+        within = math.floor((now - window * self.window_seconds) / self.bucket_seconds)
+        return window * self.buckets + min(max(within, 0), self.buckets - 1)
 
     def _new(self) -> _Window:
         return _Window(
@@ -188,15 +198,16 @@ class OutcomeWindows:
     def _fold(self, index: int, bucket: _Window) -> None:
         self._add(self._window((index // self.buckets) * self.window_seconds), bucket)
 
-    def _slot(self, key: float, create: bool = True) -> _Window | None:
-        """The bucket starting at `key` while it is kept, else its window (None: too old)."""
+    def _slot(self, key: float) -> _Window | None:
+        """The bucket starting at `key` while it is kept, else its window (None: too old, or
+        after the newest bucket recorded, which only a corrupt key can be)."""
         index = round(key / self.bucket_seconds)
         found = self._fine.get(index)
         if found is not None:
             return found
+        if self._newest is not None and index > self._newest:
+            return None
         if self._newest is not None and index > self._newest - self._fine_span:
-            if not create:
-                return None
             found = self._fine[index] = self._new()
             return found
         return self._window((index // self.buckets) * self.window_seconds)
@@ -369,7 +380,7 @@ class OutcomeWindows:
                 oldest = newest - (self.rolling_windows - 1)
             else:
                 try:
-                    oldest = newest = self._bucket(float(which)) // self.buckets
+                    oldest = newest = self._window_index(float(which))
                 except ValueError:
                     raise ValueError(
                         f"window {which!r} is not 'current', 'previous', 'rolling' or a start time"

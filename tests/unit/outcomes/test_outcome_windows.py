@@ -123,6 +123,20 @@ class TestDelayedLabels:
         assert after_boundary.performance.labelled_rows == 124
         assert after_boundary.windows == 2
 
+    def test_a_window_start_names_its_own_window_when_the_bucket_is_inexact(self) -> None:
+        """With 11 s windows in 4 buckets of 2.75 s, start / 2.75 can floor one bucket short;
+        a snapshot asked for by its start still reports that window, and a record at the
+        start lands in it."""
+        outcomes = OutcomeWindows(window_seconds=11.0, task="classification")
+        start = 160010196 * 11.0
+        assert outcomes.window_start(start) == start
+        for at in (start, start + 5.0):
+            key = outcomes.record_prediction(at, ["1"])
+            outcomes.record_labels(key, ["1"], ["1"])
+        window = outcomes.snapshot(start, now=start + 6.0)
+        assert window.window_start == start
+        assert window.performance.labelled_rows == 2
+
     def test_labels_for_dropped_windows_are_counted_late(self) -> None:
         """Labels for a window older than max_windows are dropped and counted."""
         outcomes = OutcomeWindows(task="classification", max_windows=2, rolling_windows=1)
@@ -130,6 +144,16 @@ class TestDelayedLabels:
         outcomes.record_prediction(10 * WINDOW, ["1"])
         assert not outcomes.record_labels(start, ["1"], ["1"])
         assert outcomes.late_labels == 1
+
+    def test_labels_keyed_after_the_newest_bucket_are_refused(self) -> None:
+        """A key later than any prediction (only a corrupt store makes one) is counted as
+        lost and keeps no state: it can neither grow the buckets nor push retention on."""
+        outcomes = OutcomeWindows(task="classification")
+        start = outcomes.record_prediction(100.0, ["1"])
+        assert not outcomes.record_labels(1e12, ["1"], ["1"])
+        assert outcomes.late_labels == 1
+        assert outcomes.record_labels(start, ["1"], ["1"])
+        assert outcomes.snapshot("current", now=101.0).performance.labelled_rows == 1
 
     def test_regression_inferred_from_predictions(self) -> None:
         """Numeric predictions with many values make the task regression."""
