@@ -9,7 +9,7 @@ Three measuring sticks, none a product (no monitoring, no hop-by-hop filtering b
   parser and no ASGI at all; the gap between `lean` and `raw` is what ASGI (uvicorn's
   request cycle, the receive/send messages) costs;
 - `--stack aiohttp`: the ASGI app with an aiohttp client session, the floor before the lean
-  client (aiohttp stays installed for the demo's traffic generator).
+  client (aiohttp stays in the test extras, as a cheap load client in the tests).
 
     python bench/floor_proxy.py --upstream http://127.0.0.1:8080 --port 8001 --stack raw
 """

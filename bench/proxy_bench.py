@@ -736,7 +736,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.paced_client:
         return paced_client_main(args)
     if missing := missing_tools():
-        print(f"proxy_bench: skipped, not installed: {', '.join(missing)}")
+        print(
+            f"proxy_bench: skipped, not installed: {', '.join(missing)} "
+            "(Debian: apt-get install nginx-light wrk util-linux)"
+        )
         return 0
     print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")
     with stopped_on_signals(), tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmp:
