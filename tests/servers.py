@@ -185,13 +185,18 @@ def upstream_app() -> Starlette:
 
 @contextlib.contextmanager
 def running_sidecar(upstream: str, **options: Any) -> Iterator[SidecarHandle]:
-    """Run a real sidecar process object (its own event loop) in a thread."""
+    """Run a real sidecar process object (its own event loop) in a thread.
+
+    The analysis CPU budget is off (`analysis_cpu_share` 1) unless a test sets it: on a slow
+    machine the budget lowers sampling, and tests that count requests exactly then miss some.
+    """
     flags = {
         "upstream": upstream,
         "host": "127.0.0.1",
         "port": 0,
         "admin_host": "127.0.0.1",
         "admin_port": 0,
+        "analysis_cpu_share": "1",
         **{k: str(v) for k, v in options.items()},
     }
     process = SidecarProcess(load_settings(flags, environ={}))

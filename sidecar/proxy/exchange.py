@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sidecar.decoders.payload import sse_finished
 from sidecar.proxy.answers import FailureLog, error_response, mint_request_id
 from sidecar.proxy.connection import (
     UpstreamClosed,
@@ -94,6 +95,7 @@ class Exchange:
         "done",
         "error_kind",
         "first_byte",
+        "last_chunks",
         "length",
         "minted",
         "receive",
@@ -133,6 +135,7 @@ class Exchange:
         self.client_gone = False
         self.done = False
         self.first_byte: float | None = None
+        self.last_chunks: tuple[bytes, bytes] | None = None
         self._watcher: asyncio.Task[None] | None = None
         incoming_id, self.length, self.chunked = framing(scope["headers"], route.rid)
         self.minted = incoming_id is None
@@ -302,8 +305,11 @@ class Exchange:
             return
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         self.status = status
+        last = b""
         while chunk := await conn.read():
             self._response_chunk(chunk)
+            self.last_chunks = last, chunk
+            last = chunk
             await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
         self.done = True
         await self.send(_END)
@@ -362,12 +368,19 @@ class Exchange:
             self.client_gone = True
             task.cancel()
 
+    def _stream_ended(self) -> bool:
+        """Whether a streamed 2xx answer had relayed its end-of-stream event (`[DONE]`, a
+        terminal Responses event): the openai SDK closes the connection right then, before the
+        body's final empty chunk, and the answer it got is whole."""
+        tail = self.last_chunks
+        return tail is not None and 200 <= self.status < 300 and sse_finished(tail[0] + tail[1])
+
     def finish(self) -> None:
         """Record metrics and hand the capture tap over; never raises into the request."""
         self.route.watching.discard(self)
         if self._watcher is not None and not self._watcher.done():
             self._watcher.cancel()
-        if self.client_gone and self.error_kind is None:
+        if self.client_gone and self.error_kind is None and not self._stream_ended():
             self.error_kind = "client_aborted"
         duration = time.perf_counter() - self.started
         route = self.route

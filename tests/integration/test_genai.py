@@ -95,10 +95,12 @@ def _sum(handle: SidecarHandle, name: str, **labels: str) -> float:
 class TestOpenAIClient:
     def test_streams_and_plain_answers_are_counted_exactly(self, sidecar: SidecarHandle) -> None:
         """TTFT counts exactly the successful streams, token totals equal the usage the client
-        received, finish reasons are counted per answer, and an error adds none of them."""
+        received, finish reasons are counted per answer, and an error adds none of them. The
+        SDK closes each stream after `[DONE]`, before the body's last chunk: no client abort."""
         client = OpenAI(base_url=sidecar.url + "/v1", api_key="test", max_retries=0)
         messages: Any = [{"role": "user", "content": "count to five"}]
         received = {"input": 0, "output": 0}
+        aborts = _sum(sidecar, "sidecar_upstream_errors_total", kind="client_aborted")
         for _ in range(STREAMS):
             stream = client.chat.completions.create(
                 model="mock-chat",
@@ -117,6 +119,7 @@ class TestOpenAIClient:
         chat = {"gen_ai_operation_name": "chat", "gen_ai_request_model": "mock-chat"}
         ttft = "gen_ai_server_time_to_first_token_seconds_count"
         assert _sum(sidecar, ttft, **chat) == STREAMS
+        assert _sum(sidecar, "sidecar_upstream_errors_total", kind="client_aborted") == aborts
         assert _sum(sidecar, "gen_ai_server_time_per_output_token_seconds_count", **chat) == (
             STREAMS
         )
@@ -182,9 +185,10 @@ class TestOpenAIClient:
         assert CHUNK_DELAY_MS / 1000 <= measured <= seen
 
     def test_client_closing_a_stream_counts_as_aborted(self, sidecar: SidecarHandle) -> None:
-        """A client that stops reading after the first content chunk leaves one aborted finish
-        and no TTFT."""
+        """A client that stops reading after the first content chunk leaves one aborted finish,
+        one client abort and no TTFT."""
         client = OpenAI(base_url=sidecar.url + "/v1", api_key="test", max_retries=0)
+        aborts = _sum(sidecar, "sidecar_upstream_errors_total", kind="client_aborted")
         stream = client.chat.completions.create(
             model="leaver", messages=[{"role": "user", "content": "long story"}], stream=True
         )
@@ -201,6 +205,7 @@ class TestOpenAIClient:
         assert _sum(sidecar, "sidecar_gen_ai_finish_reasons_total", **aborted) == 1
         leaver = {"gen_ai_request_model": "leaver"}
         assert _sum(sidecar, "gen_ai_server_time_to_first_token_seconds_count", **leaver) == 0
+        assert _sum(sidecar, "sidecar_upstream_errors_total", kind="client_aborted") == aborts + 1
 
     def test_genai_families_match_the_catalogue(self, sidecar: SidecarHandle) -> None:
         """Every GenAI family exported after LLM traffic is in docs/metrics.md, and back."""
