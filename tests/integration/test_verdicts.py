@@ -137,7 +137,10 @@ class TestVerdictsEndToEnd:
             traffic.shift = 1.5
             shifted = time.monotonic()
             detected_at = None
-            while time.monotonic() - shifted < DETECT_WITHIN + HOLD_SECONDS:
+            # Until HOLD_SECONDS after the detection (or DETECT_WITHIN without one).
+            while time.monotonic() - shifted < (
+                DETECT_WITHIN if detected_at is None else detected_at + HOLD_SECONDS
+            ):
                 seen = _poll(client, sidecar.admin_url)
                 raised = (
                     seen["signals"].get("feature_drift") in RAISED
