@@ -241,10 +241,6 @@ class WindowStore:
         kept = [*self._buckets.values(), *self._windows.values()]
         return sum(window.dropped for window in kept)
 
-    def window_start(self, now: float) -> float:
-        """Start of the tumbling window holding `now`."""
-        return math.floor(now / self.window_seconds) * self.window_seconds
-
     def bucket_start(self, now: float) -> float:
         """Start of the sub-window bucket holding `now`."""
         return self._bucket(now) * self.bucket_seconds
