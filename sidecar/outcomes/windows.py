@@ -169,10 +169,11 @@ class OutcomeWindows:
 
     def _window_index(self, now: float) -> int:
         """Index of the window holding `now`; a start within rounding of k * window is window k
-        (11 s windows: 160010196 * 11.0 / 2.75 floors one bucket short of the window it starts)."""
+        (13.37 s windows: 100000010 * 13.37 / 13.37 is 100000009.99999999, two units in the last
+        place short; the tolerance scales with the position, as rounding does)."""
         position = now / self.window_seconds
         nearest = round(position)
-        return nearest if abs(position - nearest) < 1e-9 else math.floor(position)
+        return nearest if abs(position - nearest) <= 2 * math.ulp(nearest) else math.floor(position)
 
     def _bucket(self, now: float) -> int:
         """Bucket index of `now`; buckets never straddle a window boundary."""

@@ -137,6 +137,18 @@ class TestDelayedLabels:
         assert window.window_start == start
         assert window.performance.labelled_rows == 2
 
+    def test_a_window_start_names_its_own_window_when_the_division_is_inexact(self) -> None:
+        """100000010 * 13.37 / 13.37 falls just short of 100000010: the start still names its
+        own window, and a second earlier is the window before."""
+        outcomes = OutcomeWindows(window_seconds=13.37, task="classification")
+        start = 100000010 * 13.37
+        assert outcomes.window_start(start) == start
+        assert outcomes.window_start(start - 1.0) == 100000009 * 13.37
+        key = outcomes.record_prediction(start, ["1"])
+        outcomes.record_labels(key, ["1"], ["1"])
+        window = outcomes.snapshot(start, now=start + 1.0)
+        assert (window.window_start, window.performance.labelled_rows) == (start, 1)
+
     def test_labels_for_dropped_windows_are_counted_late(self) -> None:
         """Labels for a window older than max_windows are dropped and counted."""
         outcomes = OutcomeWindows(task="classification", max_windows=2, rolling_windows=1)
