@@ -143,14 +143,21 @@ class AnalysisWorker:
         self._stop.set()
         self._thread.join(timeout)
 
-    def wait_idle(self, timeout: float = 10.0) -> bool:
+    def wait_idle(self, timeout: float = 10.0, exchanges: bool = True) -> bool:
         """Analyse what is queued now, without gathering, and block until the queue is empty and
-        the worker has nothing in hand (for tests and the demo)."""
+        the worker has nothing in hand (for tests and shutdown).
+
+        With `exchanges`, also until every sampled exchange in flight has finished: a client
+        can hold the whole answer a moment before the proxy hands the pair over, so a caller
+        that just got its response would otherwise find the queue empty too early.
+        """
         deadline = time.monotonic() + timeout
+        capture = self.capture
         self._flush.set()
         try:
             while time.monotonic() < deadline:
-                if not self.capture.queue and self._idle.is_set():
+                settled = not exchanges or capture.open <= 0
+                if settled and not capture.queue and self._idle.is_set():
                     return True
                 time.sleep(0.01)
             return False

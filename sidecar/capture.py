@@ -126,6 +126,8 @@ class Capture:
         self.headers = CAPTURED_HEADERS | extra_headers
         self.seen = 0
         self.sampled = 0
+        self.open = 0
+        """Taps handed out and not yet finished (event-loop thread; read by `wait_idle`)."""
         self.dropped: Counter[str] = Counter()
 
     def begin(
@@ -150,6 +152,7 @@ class Capture:
         if length is not None and length > self.max_bytes:
             self.dropped["too_large"] += 1
             return None
+        self.open += 1
         return _ExchangeTap(self, scope, request_id, now)
 
     def submit(self, pair: Captured | _ExchangeTap) -> None:
@@ -289,6 +292,7 @@ class _ExchangeTap:
         self, status: int, duration: float, first_byte: float | None, complete: bool
     ) -> None:
         capture = self.capture
+        capture.open -= 1
         if self.too_large:
             capture.dropped["too_large"] += 1
             return

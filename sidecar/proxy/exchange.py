@@ -401,8 +401,11 @@ class Exchange:
                 route.tracer.end(
                     self.span, self.status, self.error_kind, self.request_bytes, self.response_bytes
                 )
-            if self.tap is not None:
-                ok = self.error_kind is None and self.status > 0
-                self.tap.finish(self.status, duration, self.first_byte, complete=ok)
         except Exception:  # monitoring never fails a request
             log.exception("monitoring failed after a request")
+        if self.tap is not None:
+            try:
+                ok = self.error_kind is None and self.status > 0
+                self.tap.finish(self.status, duration, self.first_byte, complete=ok)
+            except Exception:
+                log.exception("capture failed after a request")

@@ -228,3 +228,21 @@ class TestWorker:
             assert sum(sizes) == 3 and not capture.queue
         finally:
             worker.stop()
+
+    def test_wait_idle_waits_for_exchanges_still_finishing(self) -> None:
+        """A sampled exchange not yet finished keeps wait_idle waiting (its client may already
+        hold the answer); once it finishes, its pair is analysed before wait_idle returns.
+        Without `exchanges`, as at shutdown, only the queue counts."""
+        capture = Capture(Sampler(SamplingPolicy()))
+        worker, sizes = self._worker(capture)
+        worker.start()
+        try:
+            tap = capture.begin(_scope(), "r1", 0.0)
+            assert tap is not None and capture.open == 1
+            assert not worker.wait_idle(timeout=0.2)
+            assert worker.wait_idle(timeout=0.2, exchanges=False)
+            tap.finish(200, 0.01, 0.005, complete=True)
+            assert capture.open == 0
+            assert worker.wait_idle(timeout=5.0) and sum(sizes) == 1
+        finally:
+            worker.stop()
