@@ -95,7 +95,6 @@ def labelled_sidecar(directory: Path) -> Iterator[SidecarHandle]:
             upstream.url,
             reference=_reference(directory),
             config=config,
-            analysis_cpu_share=1.0,
             window_seconds=3600,
         ) as sc,
     ):

@@ -91,7 +91,7 @@ def _client(url: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def through_sidecar(kserve: str) -> Iterator[tuple[dict[str, Any], dict[str, Captured], Any]]:
     """The client's report, the sidecar's captured pairs by request id, and its runtime."""
-    with running_sidecar(kserve, analysis_cpu_share=1.0) as sc:
+    with running_sidecar(kserve) as sc:
         runtime = sc.runtime
         pairs: dict[str, Captured] = {}
         ingest = runtime.worker.sink
@@ -187,7 +187,7 @@ class TestControlPlanePassesThrough:
             ("GET", "/v2/models/clf"),
             ("GET", "/v2/models/clf/ready"),
         ]
-        with running_sidecar(kserve, analysis_cpu_share=1.0) as sc:
+        with running_sidecar(kserve) as sc:
             for method, path in calls:
                 direct = httpx.request(method, kserve + path)
                 proxied = httpx.request(method, sc.url + path)

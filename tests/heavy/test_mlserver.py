@@ -116,7 +116,7 @@ class TestMLServerBehindTheSidecar:
         body = json.dumps(_request(rows)).encode()
         headers = {"content-type": "application/json", "x-request-id": "fixed-id"}
         direct = httpx.post(mlserver + "/v2/models/iris/infer", content=body, headers=headers)
-        with running_sidecar(mlserver, analysis_cpu_share=1.0) as sc:
+        with running_sidecar(mlserver) as sc:
             proxied = [
                 httpx.post(
                     sc.url + "/v2/models/iris/infer",

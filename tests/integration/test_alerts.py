@@ -44,7 +44,6 @@ def broken_pipeline(
         upstream.url,
         reference=write_reference(directory),
         config=config,
-        analysis_cpu_share=1.0,
         window_seconds=4,
     ) as sc:
         target = sc.admin_url.removeprefix("http://")

@@ -78,7 +78,7 @@ class TestDriftEndToEnd:
         for _ in range(400):
             bodies.append(("/v1/models/steady:predict", {}, _instances(_rows(rng, 2, {}))))
             bodies.append(("/v1/models/shifted:predict", {}, _instances(_rows(rng, 2, shift))))
-        with running_sidecar(upstream.url, reference=reference_path, analysis_cpu_share=1.0) as sc:
+        with running_sidecar(upstream.url, reference=reference_path) as sc:
             asyncio.run(_post_all(sc.url, bodies))
             assert sc.runtime.worker.wait_idle(30)
             steady = httpx.get(sc.admin_url + "/api/v1/drift?model=steady").json()
@@ -171,7 +171,7 @@ class TestLabelsEndToEnd:
             "performance": {"task": "classification"},
         }
         path = Path(self._config_dir(config))
-        with running_sidecar(upstream.url, config=path, analysis_cpu_share=1.0) as sc:
+        with running_sidecar(upstream.url, config=path) as sc:
             asyncio.run(_post_all(sc.url, bodies))
             assert sc.runtime.worker.wait_idle(30)
             totals = {"matched": 0, "unknown": 0, "duplicate": 0, "invalid": 0}
@@ -241,9 +241,7 @@ class TestBootstrapReference:
         ]
         state = tmp_path / "state"
         state.mkdir()
-        with running_sidecar(
-            upstream.url, config=config, state_dir=state, analysis_cpu_share=1.0
-        ) as sc:
+        with running_sidecar(upstream.url, config=config, state_dir=state) as sc:
             asyncio.run(_post_all(sc.url, first))
             assert sc.runtime.worker.wait_idle(30)
             served = httpx.get(sc.admin_url + "/api/v1/reference").json()

@@ -46,7 +46,7 @@ class TestCaptureUnderLoad:
     ) -> None:
         """10,000 requests at sampling 1.0: 20,000 rows decoded, every response unchanged."""
         # A whole core for analysis, so the CPU budget does not lower the sampling rate.
-        with running_sidecar(upstream.url, analysis_cpu_share=1.0) as sc:
+        with running_sidecar(upstream.url) as sc:
             results = asyncio.run(_send_all(sc.url, REQUESTS))
             assert sc.runtime.worker.wait_idle(30)
             capture, monitor = sc.runtime.capture, sc.runtime.monitor
@@ -60,7 +60,7 @@ class TestCaptureUnderLoad:
 
     def test_tiny_queue_sheds_load_and_counts_every_drop(self, upstream: ThreadedUvicorn) -> None:
         """With a queue of one pair, what is not analysed is counted as queue_full, exactly."""
-        with running_sidecar(upstream.url, queue_size=1, analysis_cpu_share=1.0) as sc:
+        with running_sidecar(upstream.url, queue_size=1) as sc:
             results = asyncio.run(_send_all(sc.url, 2_000))
             assert sc.runtime.worker.wait_idle(30)
             capture, monitor = sc.runtime.capture, sc.runtime.monitor

@@ -88,7 +88,6 @@ class TestEstimateThroughTheSidecar:
                 upstream.url,
                 reference=_profile(tmp_path),
                 config=config,
-                analysis_cpu_share=1.0,
                 window_seconds=3600,
             ) as sc,
         ):

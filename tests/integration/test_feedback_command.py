@@ -20,7 +20,7 @@ TOKEN = "s3cret"
 @pytest.fixture(scope="module")
 def served(upstream: ThreadedUvicorn) -> Iterator[str]:
     """A sidecar with an admin token that has seen requests r0..r24 (r21 carries two rows)."""
-    with running_sidecar(upstream.url, admin_token=TOKEN, analysis_cpu_share=1.0) as sc:
+    with running_sidecar(upstream.url, admin_token=TOKEN) as sc:
         for i in range(25):
             rows = [[1.0, 2.0], [0.5, 0.5]] if i == 21 else [[1.0, 2.0]]
             httpx.post(

@@ -76,9 +76,7 @@ class TestLiveBooleans:
         self, strict_model: ThreadedUvicorn, reference: Path
     ) -> None:
         """Sending true/false as the reference did: no unseen category, JS near 0."""
-        with running_sidecar(
-            strict_model.url, reference=str(reference), analysis_cpu_share=1.0
-        ) as sc:
+        with running_sidecar(strict_model.url, reference=str(reference)) as sc:
             for i in range(200):
                 assert _predict(sc.url, 1.0, f"b{i}", flag=i % 2 == 0) == 200
             assert sc.runtime.worker.wait_idle(10)
@@ -95,7 +93,7 @@ class TestRejectedRequests:
     ) -> None:
         """30 accepted, 20 rejected: 50 feature rows, 30 prediction rows, 20 labels unknown."""
         with running_sidecar(
-            strict_model.url, reference=str(reference), analysis_cpu_share=1.0,
+            strict_model.url, reference=str(reference),
             admin_token=TOKEN,
         ) as sc:  # fmt: skip
             codes = [_predict(sc.url, -1.0 if i < 20 else 1.5, f"r{i}") for i in range(50)]
@@ -126,7 +124,7 @@ class TestFeedbackCommand:
         self, strict_model: ThreadedUvicorn, tmp_path: Path
     ) -> None:
         """The summary is one JSON line ending in a newline; a {"x": 1} label is named with why."""
-        with running_sidecar(strict_model.url, analysis_cpu_share=1.0, admin_token=TOKEN) as sc:
+        with running_sidecar(strict_model.url, admin_token=TOKEN) as sc:
             assert _predict(sc.url, 1.5, "ok-1") == 200
             assert sc.runtime.worker.wait_idle(10)
             labels = tmp_path / "labels.jsonl"

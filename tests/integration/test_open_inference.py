@@ -108,7 +108,7 @@ class TestBinaryThroughTheSidecar:
         model key clf@1, with the metadata's first output as the prediction."""
         x = np.random.default_rng(3).normal(size=(6, 2))
         body, headers = _binary_request(x)
-        with running_sidecar(v2_upstream, analysis_cpu_share=1.0) as sc:
+        with running_sidecar(v2_upstream) as sc:
             answers = [
                 httpx.post(
                     sc.url + "/v2/models/clf/versions/1/infer", content=body, headers=headers
@@ -140,7 +140,7 @@ class TestBinaryThroughTheSidecar:
         fetch is counted as an HTTP error once."""
         x = np.ones((2, 2))
         body, headers = _binary_request(x)
-        with running_sidecar(v2_upstream, analysis_cpu_share=1.0) as sc:
+        with running_sidecar(v2_upstream) as sc:
             for _ in range(3):
                 httpx.post(sc.url + "/v2/models/other/infer", content=body, headers=headers)
             assert sc.runtime.worker.wait_idle(20)
@@ -154,9 +154,7 @@ class TestBinaryThroughTheSidecar:
         """With upstream_host_header set, the metadata GET sends that Host, as proxied calls do."""
         body, headers = _binary_request(np.ones((1, 2)))
         METADATA_HOSTS.clear()
-        with running_sidecar(
-            v2_upstream, analysis_cpu_share=1.0, upstream_host_header="clf.models.internal"
-        ) as sc:
+        with running_sidecar(v2_upstream, upstream_host_header="clf.models.internal") as sc:
             httpx.post(sc.url + "/v2/models/clf/infer", content=body, headers=headers)
             assert sc.runtime.worker.wait_idle(20)
             fetches = +sc.runtime.model_metadata.fetches

@@ -131,7 +131,6 @@ def drifted(
         upstream.url,
         reference=_reference(directory),
         config=config,
-        analysis_cpu_share=1.0,
         window_seconds=WINDOW_SECONDS,
         rolling_windows=30,
     ) as sc:

@@ -42,9 +42,7 @@ def scraped(
     """A sidecar with a reference, having served shifted traffic, scraped by Prometheus."""
     directory = tmp_path_factory.mktemp("prom")
     reference = write_reference(directory)
-    with running_sidecar(
-        upstream.url, reference=reference, analysis_cpu_share=1.0, window_seconds=3600
-    ) as sc:
+    with running_sidecar(upstream.url, reference=reference, window_seconds=3600) as sc:
         target = sc.admin_url.removeprefix("http://")
         with running_prometheus(directory, [target]) as prom:
             prom.wait_for("up == 1")
