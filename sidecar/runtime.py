@@ -166,7 +166,7 @@ class Runtime:
         """
         await self.forwarder.shutdown()
         left = (time.monotonic() + 10.0 if deadline is None else deadline) - time.monotonic()
-        if not await asyncio.to_thread(self.worker.wait_idle, max(left, 0.5), False):
+        if not await asyncio.to_thread(self.worker.wait_idle, max(left, 0.5), exchanges=False):
             lost = self.capture.discard("shutdown")
             log.warning("%d sampled pairs were not analysed before the grace period ended", lost)
         self.worker.stop()
